@@ -1,0 +1,181 @@
+"""Methods given by their B-series: explicit Euler (gradient descent) and Runge–Kutta.
+
+A *method* is anything with ``bseries(max_nodes) -> BSeries`` giving the
+series of one step, B(a, y) = a(∅) y + Σ h^{|t|} a(t)/σ(t) F(t)(y), with
+f = −∇L for optimizers. ``steps`` says how many iterates one call advances
+(time is measured so that the n-th iterate sits at t = n·h), ``colours`` how
+many vector fields it uses.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from ._series import BSeries, _exact, _from_sympy_list
+from ._trees import _check_order, table
+
+__all__ = [
+    "Method",
+    "RungeKutta",
+    "explicit_midpoint",
+    "gd",
+    "heun",
+    "implicit_euler",
+    "implicit_midpoint",
+    "rk4",
+    "runge_kutta",
+]
+
+
+class Method:
+    """Base class: a one-step method known through its B-series."""
+
+    name: str = "method"
+    colours: int = 1
+    steps: int = 1
+
+    def bseries(self, max_nodes: int) -> BSeries:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class RungeKutta(Method):
+    """A Runge–Kutta method from its Butcher tableau (explicit or implicit).
+
+    Stages Y_i = y + h Σ_j a_ij f(Y_j), step y₁ = y + h Σ_i b_i f(Y_i).
+    Entries may be ints, Fractions, floats (read as the decimal they print as)
+    or sympy expressions in symbols (the coefficients are then exact rational
+    functions of those symbols). ``c`` is optional; if given it must equal the
+    row sums of A.
+
+    Its B-series has a(∅) = 1 and a(t) = Φ(t) = Σ_i b_i u_i(t), the elementary
+    weights, with u_i(•) = 1, u_i([t1..tm]) = Π_k g_i(t_k), g_i = Σ_j a_ij u_j
+    (HLW III.1.2); implicit methods are solved tree by tree the same way.
+    """
+
+    def __init__(self, A, b, c=None, name: str = "runge_kutta"):
+        A_rows = _as_rows(A, "A")
+        s = len(A_rows)
+        if s == 0:
+            raise ValueError("the Butcher tableau needs at least one stage; got an empty A")
+        for i, row in enumerate(A_rows):
+            if len(row) != s:
+                raise ValueError(
+                    f"A must be square: expected {s} entries in row {i}, got {len(row)}. "
+                    "Pass A as a list of s rows of s entries each."
+                )
+        b_list = _as_vector(b, "b")
+        if len(b_list) != s:
+            raise ValueError(f"b must have one entry per stage: expected {s}, got {len(b_list)}")
+        self.A = sp.Matrix(s, s, [_exact(x) for row in A_rows for x in row])
+        self.b = sp.Matrix([_exact(x) for x in b_list])
+        sums = [sp.simplify(sum(self.A.row(i))) for i in range(s)]
+        if c is not None:
+            c_list = _as_vector(c, "c")
+            if len(c_list) != s:
+                raise ValueError(
+                    f"c must have one entry per stage: expected {s}, got {len(c_list)}"
+                )
+            for i, (ci, si) in enumerate(zip(c_list, sums)):
+                if sp.simplify(_exact(ci) - si) != 0:
+                    raise ValueError(
+                        f"c[{i}] = {ci} but row {i} of A sums to {si}; c must be the row sums "
+                        "of A (or omit c)"
+                    )
+        self.c = sp.Matrix(sums)
+        self.stages = s
+        self.name = name
+        self.explicit = all(self.A[i, j] == 0 for i in range(s) for j in range(i, s))
+
+    def bseries(self, max_nodes: int) -> BSeries:
+        _check_order(max_nodes, "max_nodes")
+        s = self.stages
+        entries = [*self.A, *self.b]
+        dom, vals = _from_sympy_list(entries)
+        A = [vals[i * s : (i + 1) * s] for i in range(s)]
+        b = vals[s * s :]
+        tab = table(1)
+        zero, one = dom.zero, dom.one
+        ids = tab.upto(max_nodes)
+        g = [[zero] * len(ids) for _ in range(s)]  # stage series g_i(t)
+        out = [zero] * len(ids)
+        children = tab.children
+        for t in ids:
+            u = []
+            for i in range(s):
+                v = one
+                for ch in children[t]:
+                    v = v * g[i][ch]
+                u.append(v)
+            for i in range(s):
+                g[i][t] = sum((A[i][j] * u[j] for j in range(s)), zero)
+            out[t] = sum((b[i] * u[i] for i in range(s)), zero)
+        return BSeries(tab, dom, out, one, max_nodes)
+
+    def __repr__(self) -> str:
+        return f"RungeKutta({self.name}, stages={self.stages})"
+
+
+def _as_rows(A, name):
+    if isinstance(A, sp.MatrixBase):
+        return [list(A.row(i)) for i in range(A.rows)]
+    try:
+        rows = [list(r) for r in A]
+    except TypeError as exc:
+        raise ValueError(f"{name} must be a sequence of rows (a square matrix), got {A!r}") from exc
+    return rows
+
+
+def _as_vector(v, name) -> list:
+    if isinstance(v, sp.MatrixBase):
+        return list(v)
+    try:
+        return list(v)
+    except TypeError as exc:
+        raise ValueError(f"{name} must be a sequence of numbers, got {v!r}") from exc
+
+
+def runge_kutta(A, b, c=None, name: str = "runge_kutta") -> RungeKutta:
+    """A Runge–Kutta method from its Butcher tableau; see :class:`RungeKutta`."""
+    return RungeKutta(A, b, c, name=name)
+
+
+def gd() -> RungeKutta:
+    """Gradient descent θ ← θ − h∇L(θ): explicit Euler on f = −∇L.
+
+    Its series: a(•) = 1, 0 on every other tree. Modified field
+    f̃ = f − h/2 f'f + h²(1/12 f''(f,f) + 1/3 f'f'f) + O(h³).
+    """
+    return RungeKutta([[0]], [1], name="gd")
+
+
+def explicit_midpoint() -> RungeKutta:
+    """Explicit midpoint rule (order 2)."""
+    h = sp.Rational(1, 2)
+    return RungeKutta([[0, 0], [h, 0]], [0, 1], name="explicit_midpoint")
+
+
+def heun() -> RungeKutta:
+    """Heun's method (explicit trapezoidal rule, order 2)."""
+    h = sp.Rational(1, 2)
+    return RungeKutta([[0, 0], [1, 0]], [h, h], name="heun")
+
+
+def rk4() -> RungeKutta:
+    """The classical fourth-order Runge–Kutta method."""
+    h = sp.Rational(1, 2)
+    A = [[0, 0, 0, 0], [h, 0, 0, 0], [0, h, 0, 0], [0, 0, 1, 0]]
+    b = [sp.Rational(1, 6), sp.Rational(1, 3), sp.Rational(1, 3), sp.Rational(1, 6)]
+    return RungeKutta(A, b, name="rk4")
+
+
+def implicit_midpoint() -> RungeKutta:
+    """Implicit midpoint rule (symmetric, order 2)."""
+    return RungeKutta([[sp.Rational(1, 2)]], [1], name="implicit_midpoint")
+
+
+def implicit_euler() -> RungeKutta:
+    """Implicit (backward) Euler."""
+    return RungeKutta([[1]], [1], name="implicit_euler")

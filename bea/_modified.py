@@ -1,0 +1,169 @@
+"""The modified equation of a method, to any order.
+
+Convention (stated in every coefficient-returning docstring)::
+
+    h f̃ = Σ_t h^{|t|} ω(t)/σ(t) F(t),   i.e.   f̃ = Σ_t h^{|t|-1} ω(t)/σ(t) F(t)
+
+with F(t) the elementary differentials of f (f = −∇L for optimizers). The
+exact time-h flow of f̃ reproduces one step of the method: exp(ω) is the
+method's B-series. ``order=p`` means f̃ is known through h^p, i.e. on all
+trees with at most p + 1 nodes; the truncation error of the flow is
+O(h^{p+2}) per step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import sympy as sp
+
+from ._differentials import (
+    ElementaryDifferentials,
+    as_field,
+    as_variables,
+    differential_latex,
+    differential_text,
+)
+from ._render import render_latex, render_text
+from ._series import BSeries
+from ._trees import RootedTree, _check_order
+
+__all__ = ["ModifiedEquation", "h", "modified_equation"]
+
+#: The step-size symbol used by default in concrete results.
+h = sp.Symbol("h", positive=True)
+
+
+class ModifiedEquation:
+    """The modified field f̃ of a method through h^order.
+
+    Normalisation: h f̃ = Σ_t h^{|t|} ω(t)/σ(t) F(t); :meth:`coefficient`
+    returns ω(t). For gradient descent ω(•) = 1, ω([•]) = −1/2,
+    ω([•,•]) = 1/6, ω([[•]]) = 1/3, so
+    f̃ = f − h/2 f'f + h²(1/12 f''(f,f) + 1/3 f'f'f) + O(h³).
+
+    Iterating yields ``(tree, ω(tree))`` for the non-zero terms; ``str`` and
+    :meth:`latex` print it in elementary-differential notation; :meth:`on`
+    evaluates it on a concrete field or loss.
+    """
+
+    def __init__(self, series: BSeries, order: int, method=None):
+        self.series = series
+        self.order = order
+        self.method = method
+
+    # -- coefficients -----------------------------------------------------------
+    def coefficient(self, t) -> sp.Expr:
+        """ω(t) (normalisation h f̃ = Σ h^{|t|} ω(t)/σ(t) F(t))."""
+        t = RootedTree(t) if isinstance(t, str) else t
+        if len(t) > self.order + 1:
+            raise ValueError(
+                f"tree {t} has {len(t)} nodes; an order-{self.order} modified equation knows "
+                f"trees with at most {self.order + 1} nodes. Ask for order={len(t) - 1} or more."
+            )
+        return self.series[t]
+
+    def __iter__(self) -> Iterator[tuple[RootedTree, sp.Expr]]:
+        return self.series.items()
+
+    def terms(self, k: int | None = None) -> list[tuple[RootedTree, sp.Expr]]:
+        """The (tree, ω) pairs, all of them or those of h^k (trees with k+1 nodes)."""
+        return [(t, c) for t, c in self if k is None or len(t) == k + 1]
+
+    @property
+    def colours(self) -> int:
+        return self.series.colours
+
+    # -- rendering ----------------------------------------------------------------
+    def _groups(self, latex: bool):
+        coloured = self.colours > 1
+        fmt = differential_latex if latex else differential_text
+        groups = []
+        for k in range(self.order + 1):
+            groups.append((k, [(c / t.symmetry(), fmt(t, coloured)) for t, c in self.terms(k)]))
+        return groups
+
+    def text(self) -> str:
+        """Plain text, e.g. ``f - h/2 f'f + h²(1/12 f''(f,f) + 1/3 f'f'f) + O(h³)``."""
+        return render_text(self._groups(False), self.order)
+
+    def latex(self) -> str:
+        """LaTeX of the right-hand side f̃ (without delimiters)."""
+        return render_latex(self._groups(True), self.order)
+
+    def __str__(self) -> str:
+        return "f̃ = " + self.text()
+
+    def __repr__(self) -> str:
+        name = getattr(self.method, "name", None)
+        return f"<ModifiedEquation of {name or 'a method'} through h^{self.order}: {self.text()}>"
+
+    def _repr_latex_(self) -> str:
+        return "$\\tilde f = " + self.latex() + "$"
+
+    # -- concrete evaluation ---------------------------------------------------
+    def on(self, field, variables, h: sp.Symbol = h) -> sp.Matrix:
+        """f̃ on a concrete field or loss, truncated after h^order.
+
+        ``field``: a sympy Matrix / sequence of expressions (one component per
+        variable; a vector field f), or a scalar sympy expression (a loss L,
+        then f = −∇L). For several fields (coloured methods) pass a list with
+        one entry per field. Returns the column Matrix
+        Σ_k h^k Σ_{|t|=k+1} ω(t)/σ(t) F(t).
+        """
+        variables = as_variables(variables)
+        fields = _fields_for(field, variables, self.colours)
+        diffs = ElementaryDifferentials(fields, variables)
+        out = sp.zeros(len(variables), 1)
+        for t, c in self:
+            out += (h ** (len(t) - 1) * c / t.symmetry()) * diffs(t)
+        return out
+
+
+def _fields_for(field, variables, colours: int) -> list[sp.Matrix]:
+    if colours > 1:
+        if not isinstance(field, (list, tuple)) or len(field) != colours:
+            raise ValueError(
+                f"this method uses {colours} fields: pass a list of {colours} losses or fields"
+                f" (one per colour), got {field!r}"
+            )
+        return [_one_field(f, variables) for f in field]
+    if isinstance(field, (list, tuple)) and len(field) == 1 and len(variables) != 1:
+        field = field[0]
+    return [_one_field(field, variables)]
+
+
+def _one_field(field, variables) -> sp.Matrix:
+    if isinstance(field, sp.Expr) and not isinstance(field, sp.MatrixBase):
+        unknown = field.free_symbols - set(variables)
+        _ = unknown  # parameters (e.g. h, β) may appear; they are constants here
+        return -sp.Matrix([sp.diff(field, v) for v in variables])
+    if isinstance(field, (int, float)):
+        raise ValueError(
+            f"a loss must be a sympy expression in the variables, got the number {field!r}"
+        )
+    return as_field(field, variables)
+
+
+def modified_equation(method, order: int) -> ModifiedEquation:
+    """The modified equation of ``method`` through h^order.
+
+    Normalisation: h f̃ = Σ_t h^{|t|} ω(t)/σ(t) F(t), on all trees with at most
+    ``order + 1`` nodes; ω = log of the method's B-series, divided by
+    ``method.steps`` when one call advances several iterates.
+
+    >>> import bea
+    >>> me = bea.modified_equation(bea.gd(), order=2)
+    >>> me.coefficient("[[]]"), me.coefficient("[[],[]]"), me.coefficient("[[[]]]")
+    (-1/2, 1/6, 1/3)
+    """
+    _check_order(order, "order")
+    if not hasattr(method, "bseries"):
+        raise TypeError(
+            f"expected a method (e.g. bea.gd(), bea.rk4(), bea.runge_kutta(A, b)), got {method!r}"
+        )
+    omega = method.bseries(order + 1).log()
+    steps = getattr(method, "steps", 1)
+    if steps != 1:
+        omega = omega / steps
+    return ModifiedEquation(omega, order, method)

@@ -1,0 +1,610 @@
+"""Exact B-series and their algebra.
+
+Normalisation (used by every function in this module that takes or returns
+coefficients)::
+
+    B(a, y) = a(∅) y + Σ_{1 ≤ |t| ≤ N} h^{|t|} a(t)/σ(t) F(t)(y)
+
+with F(t) the elementary differential of the rooted tree t (F(•) = f,
+F([t1..tm]) = f^{(m)}(F(t1), ..., F(tm))), σ(t) its symmetry and N the
+truncation (``max_nodes``). A series with a(∅) = 1 is a *point* (a map near
+the identity, such as one step of a method); one with a(∅) = 0 is a
+*displacement* or a *field*: a modified field h f̃ = Σ h^{|t|} ω(t)/σ(t) F(t)
+is stored as the series ω with ω(∅) = 0.
+
+The exact flow of f has a(t) = 1/γ(t); explicit Euler has a(•) = 1 and 0 on
+every other tree.
+
+Coefficients are exact: elements of a sympy polys domain, ``QQ`` (backed by
+python-flint or gmpy2 where installed) or a rational function field
+``QQ(β, ...)`` when method parameters are symbols. Python floats are read as
+the decimal they print as (``0.9`` is 9/10); they never enter the arithmetic.
+
+References: Hairer, Lubich, Wanner, *Geometric Numerical Integration*, III.1
+and IX.9; Chartier, Hairer, Vilmart (2010), *Algebraic structures of B-series*.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from fractions import Fraction
+from numbers import Integral, Rational
+
+import sympy as sp
+from sympy.polys.domains import QQ
+from sympy.polys.domains.domain import Domain
+
+from ._trees import RootedTree, TreeTable, _check_order, table
+
+__all__ = [
+    "BSeries",
+    "exact_flow",
+    "lie_derivative",
+    "to_domain_value",
+    "unify_domains",
+]
+
+
+# ----------------------------------------------------------------------------
+# Exact scalars
+# ----------------------------------------------------------------------------
+
+
+def _exact(value) -> sp.Expr:
+    """An exact sympy number/expression for a user scalar (floats read as decimals)."""
+    if isinstance(value, bool):
+        raise TypeError(f"expected a number or sympy expression, got {value!r}")
+    if isinstance(value, Integral):
+        return sp.Integer(int(value))
+    if isinstance(value, Fraction):
+        return sp.Rational(value.numerator, value.denominator)
+    if isinstance(value, Rational):
+        return sp.Rational(int(value.numerator), int(value.denominator))
+    if isinstance(value, float) or type(value).__name__ in ("float32", "float64", "float16"):
+        f = float(value)
+        if not math.isfinite(f):
+            raise ValueError(f"expected a finite number, got {value!r}")
+        return sp.Rational(repr(f))
+    if isinstance(value, sp.Basic):
+        expr = sp.sympify(value)
+        if expr.has(sp.Float):
+            expr = sp.nsimplify(expr, rational=True)
+        return expr
+    raise TypeError(
+        f"expected an int, Fraction, float or sympy expression, got {type(value).__name__}: "
+        f"{value!r}"
+    )
+
+
+def _domain_of(expr: sp.Expr) -> Domain:
+    syms = sorted(expr.free_symbols, key=lambda s: s.name)
+    if not syms:
+        return QQ
+    return QQ.frac_field(*syms)
+
+
+def unify_domains(*domains: Domain) -> Domain:
+    """The smallest sympy domain holding all of ``domains`` (QQ or QQ(symbols))."""
+    out = QQ
+    for d in domains:
+        out = out.unify(d)
+    if not out.is_Field:
+        out = out.get_field()
+    return out
+
+
+def _from_sympy_list(values) -> tuple[Domain, list]:
+    """Convert exact values to elements of one common domain."""
+    exprs = [_exact(v) for v in values]
+    dom = QQ
+    for x in exprs:
+        if x.free_symbols:
+            dom = unify_domains(dom, _domain_of(x))
+    try:
+        return dom, [dom.from_sympy(x) for x in exprs]
+    except Exception as exc:
+        raise ValueError(
+            f"coefficients must be rational functions of their symbols; got {values!r} ({exc})"
+        ) from exc
+
+
+def to_domain_value(value, domain: Domain | None = None):
+    """Convert a user scalar to ``(domain, element)``, enlarging ``domain`` if needed."""
+    expr = _exact(value)
+    dom = unify_domains(domain or QQ, _domain_of(expr))
+    try:
+        return dom, dom.from_sympy(expr)
+    except Exception as exc:  # sympy raises CoercionFailed and friends
+        raise ValueError(
+            f"cannot use {value!r} as an exact coefficient: it is not a rational function of "
+            f"its symbols ({exc}). Use rationals and symbols, e.g. sympy.Rational(9, 10) or "
+            "sympy.Symbol('beta')."
+        ) from exc
+
+
+# ----------------------------------------------------------------------------
+# The series type
+# ----------------------------------------------------------------------------
+
+
+class BSeries:
+    """A truncated B-series with exact coefficients.
+
+    ``B(a, y) = a(∅) y + Σ_{1≤|t|≤N} h^{|t|} a(t)/σ(t) F(t)(y)``.
+
+    Build one with :meth:`from_function`, :meth:`from_dict`, :func:`exact_flow`
+    or from a method (``method.bseries(N)``). Index it with a tree (or a
+    bracket string) to get a sympy number: ``series["[[]]"]``; ``series.empty``
+    is a(∅). Arithmetic: ``+``, ``-``, scalar ``*`` (linear combinations of
+    points and displacements), ``outer @ inner`` (composition of maps,
+    ``B(outer, B(inner, y))``), :meth:`inverse`, :meth:`log`, :meth:`exp`.
+    """
+
+    __slots__ = ("coeffs", "domain", "empty", "max_nodes", "table")
+
+    def __init__(self, tab: TreeTable, domain: Domain, coeffs: list, empty, max_nodes: int):
+        self.table = tab
+        self.domain = domain
+        self.coeffs = coeffs
+        self.empty = empty
+        self.max_nodes = max_nodes
+
+    # -- construction ---------------------------------------------------------
+    @classmethod
+    def from_function(
+        cls, fn: Callable[[RootedTree], object], max_nodes: int, empty=0, colours: int = 1
+    ) -> BSeries:
+        """The series with a(t) = fn(t) for every tree with at most ``max_nodes`` nodes."""
+        _check_order(max_nodes, "max_nodes")
+        tab = table(colours)
+        values = [fn(tab.tree(i)) for i in tab.upto(max_nodes)]
+        return cls._from_values(tab, values, empty, max_nodes)
+
+    @classmethod
+    def from_dict(
+        cls, values: dict, max_nodes: int, empty=0, colours: int | None = None
+    ) -> BSeries:
+        """The series with the given coefficients (trees or bracket strings), 0 elsewhere."""
+        _check_order(max_nodes, "max_nodes")
+        keyed = {(RootedTree(k) if isinstance(k, str) else k): v for k, v in values.items()}
+        for k in keyed:
+            if not isinstance(k, RootedTree):
+                raise TypeError(f"keys must be RootedTree or bracket strings, got {k!r}")
+            if len(k) > max_nodes:
+                raise ValueError(
+                    f"tree {k} has {len(k)} nodes but max_nodes={max_nodes}; raise max_nodes"
+                )
+        colours = colours or max([1, *(k.colours for k in keyed)])
+        tab = table(colours)
+        vals = [0] * len(tab.upto(max_nodes))
+        for k, v in keyed.items():
+            vals[k._id(tab)] = v
+        return cls._from_values(tab, vals, empty, max_nodes)
+
+    @classmethod
+    def _from_values(cls, tab, values, empty, max_nodes) -> BSeries:
+        dom, vals = _from_sympy_list([*values, empty])
+        return cls(tab, dom, vals[:-1], vals[-1], max_nodes)
+
+    @classmethod
+    def zero(cls, max_nodes: int, colours: int = 1, domain: Domain = QQ, empty=0) -> BSeries:
+        tab = table(colours)
+        n = len(tab.upto(max_nodes))
+        return cls(tab, domain, [domain.zero] * n, domain.convert(empty), max_nodes)
+
+    @classmethod
+    def identity(cls, max_nodes: int, colours: int = 1, domain: Domain = QQ) -> BSeries:
+        """The identity map y ↦ y: a(∅) = 1, all else 0."""
+        return cls.zero(max_nodes, colours, domain, empty=1)
+
+    # -- access ---------------------------------------------------------------
+    @property
+    def colours(self) -> int:
+        return self.table.colours
+
+    def __getitem__(self, t) -> sp.Expr:
+        t = RootedTree(t) if isinstance(t, str) else t
+        if len(t) > self.max_nodes:
+            raise KeyError(f"{t} has {len(t)} nodes; this series is truncated at {self.max_nodes}")
+        return self.domain.to_sympy(self.coeffs[t._id(self.table)])
+
+    def coefficient(self, t) -> sp.Expr:
+        """a(t) as a sympy number or expression (normalisation: see the class docstring)."""
+        return self[t]
+
+    def items(self) -> Iterator[tuple[RootedTree, sp.Expr]]:
+        """(tree, coefficient) pairs with a non-zero coefficient, by increasing size."""
+        to = self.domain.to_sympy
+        tab = self.table
+        for i, v in enumerate(self.coeffs):
+            if v:
+                yield tab.tree(i), to(v)
+
+    def __iter__(self):
+        return self.items()
+
+    def truncate(self, max_nodes: int) -> BSeries:
+        _check_order(max_nodes, "max_nodes")
+        if max_nodes > self.max_nodes:
+            raise ValueError(
+                f"cannot extend a series truncated at {self.max_nodes} nodes to {max_nodes}"
+            )
+        n = len(self.table.upto(max_nodes))
+        return BSeries(self.table, self.domain, self.coeffs[:n], self.empty, max_nodes)
+
+    def __repr__(self) -> str:
+        terms = ", ".join(f"{t}: {v}" for t, v in list(self.items())[:6])
+        more = ", ..." if sum(1 for _ in self.items()) > 6 else ""
+        return (
+            f"BSeries(∅: {self.domain.to_sympy(self.empty)}, {{{terms}{more}}}, "
+            f"max_nodes={self.max_nodes})"
+        )
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, BSeries):
+            return NotImplemented
+        if self.max_nodes != other.max_nodes or self.colours != other.colours:
+            return False
+        a, b = _unify(self, other)
+        return a.empty == b.empty and a.coeffs == b.coeffs
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # -- domains --------------------------------------------------------------
+    def to_domain(self, domain: Domain) -> BSeries:
+        if domain == self.domain:
+            return self
+        conv = domain.convert_from
+        src = self.domain
+        return BSeries(
+            self.table,
+            domain,
+            [conv(v, src) for v in self.coeffs],
+            conv(self.empty, src),
+            self.max_nodes,
+        )
+
+    def _lift_colours(self, colours: int) -> BSeries:
+        if colours == self.colours:
+            return self
+        tab = table(colours)
+        zero = self.domain.zero
+        vals = [zero] * len(tab.upto(self.max_nodes))
+        old = self.table
+        for i, v in enumerate(self.coeffs):
+            if v:
+                vals[tab.id_of(old.key(i))] = v
+        return BSeries(tab, self.domain, vals, self.empty, self.max_nodes)
+
+    # -- linear structure -------------------------------------------------------
+    def __add__(self, other: BSeries) -> BSeries:
+        if not isinstance(other, BSeries):
+            return NotImplemented
+        a, b = _unify(self, other)
+        return BSeries(
+            a.table,
+            a.domain,
+            [x + y for x, y in zip(a.coeffs, b.coeffs)],
+            a.empty + b.empty,
+            a.max_nodes,
+        )
+
+    def __neg__(self) -> BSeries:
+        return BSeries(
+            self.table, self.domain, [-x for x in self.coeffs], -self.empty, self.max_nodes
+        )
+
+    def __sub__(self, other: BSeries) -> BSeries:
+        if not isinstance(other, BSeries):
+            return NotImplemented
+        return self + (-other)
+
+    def __mul__(self, scalar) -> BSeries:
+        if isinstance(scalar, BSeries):
+            return NotImplemented
+        dom, c = to_domain_value(scalar, self.domain)
+        s = self.to_domain(dom)
+        return BSeries(s.table, dom, [c * x for x in s.coeffs], c * s.empty, s.max_nodes)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, scalar) -> BSeries:
+        dom, c = to_domain_value(scalar, self.domain)
+        if not c:
+            raise ZeroDivisionError("division of a B-series by zero")
+        return self * dom.to_sympy(dom.one / c)
+
+    # -- the field evaluated on a series ---------------------------------------
+    def hf(self, colour: int = 0) -> BSeries:
+        """The series of h f(B(a, y)) (colour ``colour``'s field for coloured series).
+
+        (h f∘a)(∅) = 0, (•) = a(∅), ([t1..tm]) = a(t1)···a(tm) on trees whose
+        root has the given colour, 0 on the others.
+        """
+        tab, dom = self.table, self.domain
+        if not 0 <= colour < tab.colours:
+            raise ValueError(f"colour must be in 0..{tab.colours - 1}, got {colour}")
+        a = self.coeffs
+        one = dom.one
+        out = [dom.zero] * len(a)
+        children, col = tab.children, tab.colour
+        for i in range(len(a)):
+            if col[i] != colour:
+                continue
+            v = self.empty if not children[i] else one
+            for c in children[i]:
+                v = v * a[c]
+                if not v:
+                    break
+            out[i] = v
+        return BSeries(tab, dom, out, dom.zero, self.max_nodes)
+
+    # -- composition -------------------------------------------------------------
+    def __matmul__(self, inner: BSeries) -> BSeries:
+        """``outer @ inner``: the series of y ↦ B(outer, B(inner, y)).
+
+        (outer @ inner)(t) = outer(∅) inner(t) + Σ_s outer(s) Π_{u ∈ t∖s} inner(u),
+        summed over the non-empty subtrees s of t that contain the root (all
+        of them, in one labelled representative); t∖s is the forest left over.
+        ``inner`` must be a point (inner(∅) = 1). HLW Theorem III.1.10.
+        """
+        if not isinstance(inner, BSeries):
+            return NotImplemented
+        outer, inner = _unify(self, inner)
+        _require_point(inner, "the inner series of a composition")
+        prunings = _Prunings(inner)
+        dom = outer.domain
+        b = outer.coeffs
+        out = []
+        for i, ai in enumerate(inner.coeffs):
+            v = outer.empty * ai
+            for s, w in prunings.of(i).items():
+                v += w * b[s]
+            out.append(v)
+        return BSeries(outer.table, dom, out, outer.empty, outer.max_nodes)
+
+    def inverse(self) -> BSeries:
+        """The series of the inverse map: ``a.inverse() @ a`` is the identity."""
+        _require_point(self, "inverse()")
+        prunings = _Prunings(self)
+        dom = self.domain
+        c = [dom.zero] * len(self.coeffs)
+        for i, ai in enumerate(self.coeffs):
+            v = -ai
+            for s, w in prunings.of(i).items():
+                if s != i:
+                    v -= w * c[s]
+            c[i] = v
+        return BSeries(self.table, dom, c, dom.one, self.max_nodes)
+
+    # -- log / exp ------------------------------------------------------------------
+    def log(self) -> BSeries:
+        """The modified field ω of a point a: ``exp(ω) = a`` (ω(∅) = 0).
+
+        h f̃ = Σ h^{|t|} ω(t)/σ(t) F(t) is the field whose exact time-h flow is
+        B(a, y). Solved tree by tree from
+        a = Σ_{k≥1} (ω▷)^{k-1} ω / k!, with (b▷c)(t) = Σ_{edges e} b(u_e) c(s_e)
+        the Lie derivative (u_e the cut-off subtree, s_e the part with the root):
+        O(|t|·#cuts) operations per tree.
+        """
+        _require_point(self, "log()")
+        return _log_exp(self, log=True)
+
+    def exp(self) -> BSeries:
+        """The time-h flow of the field ω (ω(∅) must be 0): a point series."""
+        if self.empty:
+            raise ValueError(
+                "exp() expects a field series (coefficient of the empty tree 0), got "
+                f"a(∅) = {self.domain.to_sympy(self.empty)}"
+            )
+        return _log_exp(self, log=False)
+
+    def substitute(self, method: BSeries) -> BSeries:
+        """``b.substitute(a)`` is b ⋆ a: the series of the method a applied to the field B(b)/h.
+
+        (b ⋆ a)(t) = Σ_p a(χ_p(t)) Π_{δ∈p} b(δ), summed over the partitions p
+        of t into subtrees (each subset of edges of a labelled representative
+        removed), χ_p(t) the skeleton obtained by contracting every part to a
+        node. ``b`` must be a field (b(∅) = 0). Chartier, Hairer, Vilmart
+        (2010), Definition 3.3. Cost grows as 2^{|t|-1} per tree.
+        """
+        if self.empty:
+            raise ValueError("substitute() needs a field series b with b(∅) = 0")
+        b, a = _unify(self, method)
+        if b.colours != 1:
+            raise NotImplementedError("substitution of coloured series is not supported")
+        return _substitute(b, a)
+
+
+def _require_point(s: BSeries, what: str) -> None:
+    if s.empty != s.domain.one:
+        raise ValueError(
+            f"{what} needs a point series (coefficient of the empty tree 1, a map near the "
+            f"identity), got a(∅) = {s.domain.to_sympy(s.empty)}"
+        )
+
+
+def _unify(a: BSeries, b: BSeries) -> tuple[BSeries, BSeries]:
+    if a.max_nodes != b.max_nodes:
+        n = min(a.max_nodes, b.max_nodes)
+        a, b = a.truncate(n), b.truncate(n)
+    if a.colours != b.colours:
+        c = max(a.colours, b.colours)
+        a, b = a._lift_colours(c), b._lift_colours(c)
+    if a.domain != b.domain:
+        dom = unify_domains(a.domain, b.domain)
+        a, b = a.to_domain(dom), b.to_domain(dom)
+    return a, b
+
+
+def exact_flow(max_nodes: int, colours: int = 1) -> BSeries:
+    """The exact time-h flow of f: a(∅) = 1, a(t) = 1/γ(t) (one colour only)."""
+    _check_order(max_nodes, "max_nodes")
+    if colours != 1:
+        raise ValueError("the exact flow is defined here for one field (colours=1)")
+    tab = table(1)
+    ids = tab.upto(max_nodes)
+    dom = QQ
+    vals = [dom.convert(Fraction(1, tab.gamma[i])) for i in ids]
+    return BSeries(tab, dom, vals, dom.one, max_nodes)
+
+
+def lie_derivative(b: BSeries, c: BSeries) -> BSeries:
+    """(b ▷ c)(t) = Σ_{edges e} b(u_e) c(s_e): the series of c'(y)·B(b, y).
+
+    The derivative of the displacement B(c) − c(∅)y along the field B(b)
+    (b(∅) must be 0); u_e is the subtree cut off by edge e, s_e the part that
+    keeps the root.
+    """
+    b, c = _unify(b, c)
+    if b.empty:
+        raise ValueError("lie_derivative(b, c) needs a field b with b(∅) = 0")
+    tab, dom = b.table, b.domain
+    out = [dom.zero] * len(b.coeffs)
+    bc, cc = b.coeffs, c.coeffs
+    for i in range(len(out)):
+        v = dom.zero
+        for u, s, m in tab.cuts(i):
+            v += m * bc[u] * cc[s]
+        out[i] = v
+    # the term of the empty tree of c: c(∅) y differentiates to c(∅) B(b)
+    if c.empty:
+        out = [x + c.empty * y for x, y in zip(out, bc)]
+    return BSeries(tab, dom, out, dom.zero, b.max_nodes)
+
+
+# ----------------------------------------------------------------------------
+# log and exp: the c_k recursion
+# ----------------------------------------------------------------------------
+
+
+def _log_exp(s: BSeries, log: bool) -> BSeries:
+    """Shared recursion of log and exp.
+
+    With c_1 = ω and c_k = ω ▷ c_{k-1}, the point is a = Σ_k c_k / k!, and
+    c_k(t) (k ≥ 2) needs ω and c_{k-1} on smaller trees only. For log the
+    unknown is ω(t) = a(t) − Σ_{k≥2} c_k(t)/k!; for exp it is a(t).
+    """
+    tab, dom = s.table, s.domain
+    given = s.coeffs
+    zero = dom.zero
+    n_all = len(given)
+    size, cuts = tab.size, tab.cuts
+    invfact = [dom.convert(Fraction(1, math.factorial(k))) for k in range(s.max_nodes + 2)]
+    omega = given if not log else [zero] * n_all
+    point = [zero] * n_all
+    C: list = [None] * n_all  # C[t] = [c_1(t), ..., c_|t|(t)]
+    for i in range(n_all):
+        n = size[i]
+        acc = [zero] * (n - 1)
+        for u, sid, m in cuts(i):
+            bu = omega[u]
+            if not bu:
+                continue
+            w = bu * m
+            Cs = C[sid]
+            acc[: len(Cs)] = [x + w * y for x, y in zip(acc, Cs)]
+        tail = zero
+        for j in range(n - 1):
+            if acc[j]:
+                tail += acc[j] * invfact[j + 2]
+        if log:
+            omega[i] = given[i] - tail
+        else:
+            point[i] = given[i] + tail
+        C[i] = [omega[i], *acc]
+    if log:
+        return BSeries(tab, dom, omega, zero, s.max_nodes)
+    return BSeries(tab, dom, point, dom.one, s.max_nodes)
+
+
+# ----------------------------------------------------------------------------
+# Composition: prunings
+# ----------------------------------------------------------------------------
+
+
+class _Prunings:
+    """For each tree t, the map s ↦ Σ Π_{u∈t∖s} a(u) over root subtrees s of t."""
+
+    def __init__(self, inner: BSeries):
+        self.s = inner
+        self.memo: dict[int, dict[int, object]] = {}
+
+    def of(self, i: int) -> dict[int, object]:
+        memo = self.memo
+        if i in memo:
+            return memo[i]
+        tab = self.s.table
+        a = self.s.coeffs
+        dom = self.s.domain
+        cur: dict[tuple[int, ...], object] = {(): dom.one}
+        for c in tab.children[i]:
+            sub = self.of(c)
+            ac = a[c]
+            new: dict[tuple[int, ...], object] = {}
+            for kept, w in cur.items():
+                if ac:
+                    new[kept] = new.get(kept, dom.zero) + w * ac
+                for sc, wc in sub.items():
+                    key = tuple(sorted((*kept, sc)))
+                    new[key] = new.get(key, dom.zero) + w * wc
+            cur = new
+        col = tab.colour[i]
+        out = {tab.lookup(col, kept): w for kept, w in cur.items() if w}
+        memo[i] = out
+        return out
+
+
+# ----------------------------------------------------------------------------
+# Substitution
+# ----------------------------------------------------------------------------
+
+
+def _substitute(b: BSeries, a: BSeries) -> BSeries:
+    tab, dom = b.table, b.domain
+    bc, ac = b.coeffs, a.coeffs
+    out = [dom.zero] * len(bc)
+    for i in range(len(bc)):
+        parent, kids_of = _labelled(tab, i)
+        n = len(parent)
+        total = dom.zero
+        for mask in range(1 << (n - 1)):
+            # bit v-1 set: edge (parent[v], v) is removed
+            part_root = [0] * n
+            for v in range(1, n):
+                part_root[v] = v if (mask >> (v - 1)) & 1 else part_root[parent[v]]
+            ids = [0] * n  # id of the part-subtree hanging at v (within its part)
+            for v in range(n - 1, -1, -1):
+                ids[v] = tab.graft(0, [ids[w] for w in kids_of[v] if not (mask >> (w - 1)) & 1])
+            w = dom.one
+            roots = [v for v in range(n) if part_root[v] == v]
+            for r in roots:
+                w *= bc[ids[r]]
+                if not w:
+                    break
+            if not w:
+                continue
+            # skeleton: parts as nodes, parent part of r is the part of parent[r]
+            sk: dict[int, int] = {}
+            for r in reversed(roots):
+                sk[r] = tab.graft(0, [sk[q] for q in roots if q != 0 and part_root[parent[q]] == r])
+            total += w * ac[sk[0]]
+        out[i] = total
+    return BSeries(tab, dom, out, a.empty, b.max_nodes)
+
+
+def _labelled(tab: TreeTable, i: int) -> tuple[list[int], list[list[int]]]:
+    """A labelled representative in pre-order: parent list and children lists."""
+    parent = [-1]
+    kids: list[list[int]] = [[]]
+    stack = [(i, 0)]
+    while stack:
+        t, v = stack.pop()
+        for c in tab.children[t]:
+            w = len(parent)
+            parent.append(v)
+            kids.append([])
+            kids[v].append(w)
+            stack.append((c, w))
+    return parent, kids
