@@ -1,0 +1,1 @@
+"""numerics: numerical validation of modified equations (trajectory agreement)."""
