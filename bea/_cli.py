@@ -44,7 +44,9 @@ def _order(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"order must be a non-negative integer, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"order must be a non-negative integer, got {text!r}"
+        ) from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"order must be a non-negative integer, got {value}")
     return value
