@@ -1,0 +1,1038 @@
+r"""Coordinate backend: modified equations of one-step maps in fixed dimension.
+
+This module is an engine independent of the rooted-tree machinery.  It works
+directly on the components of a one-step map written with sympy in ``d``
+variables, and serves two purposes: a cross-check for the B-series engine, and
+the route for maps that are not B-series methods (coordinate-wise maps such as
+sign descent, RMSProp or Adam).
+
+Conventions
+-----------
+* ``h`` is the step size, a sympy ``Symbol``; ``variables`` are ``d`` distinct
+  sympy ``Symbol`` objects ``x = (x_1, ..., x_d)``.
+* A one-step map is :math:`\Phi_h(x) = x + \sum_{j \ge 1} h^j d_j(x)`.
+* The time-``h`` flow of an autonomous field ``g`` (which may itself be a
+  polynomial in ``h``) is
+
+  .. math:: \varphi_h(x) = x + \sum_{k \ge 1} \frac{h^k}{k!} (D_g^{k-1} g)(x),
+            \qquad D_g v = \frac{\partial v}{\partial x}\, g .
+
+* The *modified field* of :math:`\Phi_h` is
+  :math:`\tilde f = f_0 + h f_1 + h^2 f_2 + \dots` with
+  :math:`\varphi_h[\tilde f_{\le p}] - \Phi_h = O(h^{p+2})` for every ``p``.  No
+  extra factor ``h`` is attached: ``modified_field`` returns
+  :math:`\tilde f` itself, not :math:`h \tilde f`.  For gradient descent
+  :math:`\Phi_h(x) = x - h \nabla L(x)` one finds, with :math:`f = -\nabla L`,
+  :math:`f_1 = -\tfrac12 f' f` and :math:`f_2 = \tfrac1{12} f''(f, f) + \tfrac13 f' f' f`.
+* Truncation "after ``h^order``" keeps the powers ``h^0, ..., h^order``.
+* Exact arithmetic only.  A Python ``float`` (or sympy ``Float``) given by a
+  user is read as the decimal it prints as: ``0.9`` becomes ``9/10``.
+* Derivatives of undefined functions such as ``sympy.Function('L')(x1, x2)``
+  stay sympy ``Derivative`` objects, with their variables in sympy's canonical
+  order so that equal mixed partials cancel.  Results are normalised by
+  ``sympy.expand`` only (no ``simplify``).
+
+Example
+-------
+>>> import sympy
+>>> x, h = sympy.symbols("x h")
+>>> # gradient descent on L = x**3 / 3, i.e. Phi_h(x) = x - h x**2
+>>> modified_field(sympy.Matrix([x - h * x**2]), [x], h, 1)
+Matrix([[-h*x**3 - x**2]])
+
+By hand: :math:`f = -x^2`, :math:`f_1 = -\tfrac12 f' f = -\tfrac12 (-2x)(-x^2) = -x^3`.
+
+References
+----------
+Hairer, Lubich, Wanner, *Geometric Numerical Integration*, 2nd ed., Sec. IX.1
+(construction of the modified equation, eq. (IX.1.4) and following).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from fractions import Fraction
+from numbers import Integral
+
+import sympy
+from sympy import S
+
+__all__ = [
+    "HPoint",
+    "expand_in_h",
+    "flow_map",
+    "gradient_step",
+    "modified_field",
+    "taylor_at",
+]
+
+# A truncated power series in h is a list ``[c_0, c_1, ..., c_order]`` of
+# h-free sympy expressions, the coefficients of h^0, ..., h^order.
+_Series = list
+
+_MAX_DUMMIES = 64
+_DUMMIES = tuple(sympy.Dummy(f"y{i}") for i in range(_MAX_DUMMIES))
+
+
+# --------------------------------------------------------------------------
+# input checking and exactness
+# --------------------------------------------------------------------------
+
+
+def _exact(value) -> sympy.Expr:
+    """Sympify ``value`` exactly; floats are read as the decimal they print as."""
+    if isinstance(value, bool):
+        raise TypeError(f"expected a number or sympy expression, got the bool {value!r}")
+    if isinstance(value, float):
+        return sympy.Rational(repr(value))
+    if isinstance(value, Fraction):
+        return sympy.Rational(value.numerator, value.denominator)
+    expr = sympy.sympify(value)
+    if expr.has(sympy.Float):
+        expr = expr.xreplace({f: sympy.Rational(str(f)) for f in expr.atoms(sympy.Float)})
+    return expr
+
+
+def _check_variables(variables, h) -> tuple:
+    if isinstance(variables, sympy.Symbol):
+        variables = (variables,)
+    try:
+        variables = tuple(variables)
+    except TypeError:
+        raise ValueError(
+            f"expected `variables` to be a sequence of sympy Symbols, got {variables!r}; "
+            "pass e.g. sympy.symbols('x1 x2')"
+        ) from None
+    if not variables:
+        raise ValueError("expected at least one variable, got an empty sequence")
+    bad = [v for v in variables if not isinstance(v, sympy.Symbol)]
+    if bad:
+        raise ValueError(
+            f"expected `variables` to be sympy Symbols, got {bad!r}; "
+            "create them with sympy.symbols('x1 x2')"
+        )
+    if len(set(variables)) != len(variables):
+        dupes = sorted({str(v) for v in variables if variables.count(v) > 1})
+        raise ValueError(
+            f"expected distinct variables, got duplicates {dupes} in {list(variables)}; "
+            "give each coordinate its own Symbol"
+        )
+    if not isinstance(h, sympy.Symbol):
+        raise ValueError(
+            f"expected the step size `h` to be a sympy Symbol, got {h!r}; use h = sympy.Symbol('h')"
+        )
+    if h in variables:
+        raise ValueError(
+            f"the step size {h} is also listed among the variables {list(variables)}; "
+            "use a separate Symbol for h"
+        )
+    return variables
+
+
+def _check_order(order) -> int:
+    if isinstance(order, bool) or not isinstance(order, Integral):
+        raise ValueError(
+            f"expected `order` to be a non-negative int, got {order!r} "
+            f"of type {type(order).__name__}; pass e.g. order=2"
+        )
+    if order < 0:
+        raise ValueError(f"expected `order` to be a non-negative int, got {order}; pass order >= 0")
+    return int(order)
+
+
+def _as_vector(value, d: int, name: str) -> list:
+    """Column matrix / flat sequence of length ``d`` -> list of exact exprs."""
+    if isinstance(value, HPoint):
+        raise ValueError(
+            f"expected `{name}` to be a sympy Matrix of shape ({d}, 1), got an HPoint; "
+            "pass point.to_matrix()"
+        )
+    if isinstance(value, sympy.MatrixBase):
+        if value.shape not in ((d, 1), (1, d)):
+            raise ValueError(
+                f"expected `{name}` to be a column Matrix of shape ({d}, 1), one entry per "
+                f"variable, got shape {value.shape}; build it as sympy.Matrix([e1, ..., e{d}])"
+            )
+        entries = list(value)
+    else:
+        try:
+            entries = list(value)
+        except TypeError:
+            raise ValueError(
+                f"expected `{name}` to be a sympy Matrix of shape ({d}, 1), got {value!r}"
+            ) from None
+        if len(entries) != d:
+            raise ValueError(
+                f"expected `{name}` to have {d} entries (one per variable), got {len(entries)}; "
+                f"build it as sympy.Matrix([e1, ..., e{d}])"
+            )
+    return [_exact(e) for e in entries]
+
+
+# --------------------------------------------------------------------------
+# truncated series in h
+# --------------------------------------------------------------------------
+
+
+def _expand(expr):
+    """Distribute products over sums, outside function arguments.
+
+    A light, exact stand-in for ``sympy.expand`` on hot paths: like terms are
+    collected by ``Add``; results returned to users go through ``sympy.expand``.
+    """
+    if expr.is_Add:
+        return sympy.Add(*[_expand(t) for t in expr.args])
+    if expr.is_Mul:
+        factors = [_expand(f) for f in expr.args]
+        if not any(f.is_Add for f in factors):
+            return sympy.Mul(*factors)
+        terms = [S.One]
+        for f in factors:
+            terms = [sympy.Mul(t, u) for t in terms for u in sympy.Add.make_args(f)]
+        return sympy.Add(*terms)
+    if expr.is_Pow and expr.base.is_Add and expr.exp.is_Integer and expr.exp > 1:
+        return _expand(sympy.Mul(expr.base, _expand(expr.base ** (expr.exp - 1)), evaluate=False))
+    return expr
+
+
+def _final(expr):
+    return sympy.expand(expr)
+
+
+def _zeros(order: int) -> _Series:
+    return [S.Zero] * (order + 1)
+
+
+def _const(expr, order: int) -> _Series:
+    out = _zeros(order)
+    out[0] = expr
+    return out
+
+
+def _is_zero_series(a: _Series) -> bool:
+    return all(c is S.Zero for c in a)
+
+
+def _scale(a: _Series, c) -> _Series:
+    return [_expand(c * x) for x in a]
+
+
+def _mul(a: _Series, b: _Series, order: int) -> _Series:
+    nza = [i for i in range(order + 1) if a[i] is not S.Zero]
+    nzb = [j for j in range(order + 1) if b[j] is not S.Zero]
+    terms: list[list] = [[] for _ in range(order + 1)]
+    for i in nza:
+        for j in nzb:
+            if i + j > order:
+                break
+            terms[i + j].append(a[i] * b[j])
+    return [_expand(sympy.Add(*t)) if t else S.Zero for t in terms]
+
+
+def _to_expr(a: _Series, h) -> sympy.Expr:
+    """Polynomial in ``h`` from a series, each coefficient normalised by ``sympy.expand``."""
+    return sympy.Add(*[_final(c) * h**j for j, c in enumerate(a) if c is not S.Zero])
+
+
+# --------------------------------------------------------------------------
+# derivatives (cached) and multivariate Taylor expansion
+# --------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _diff_atom(expr, var):
+    return _canonical(expr.diff(var))
+
+
+def _fast_diff(expr, var):
+    """Product rule over Add / Mul / integer Pow; sympy ``diff`` (cached) on the rest."""
+    if expr.is_Number:
+        return S.Zero
+    if expr.is_Add:
+        return sympy.Add(*[_fast_diff(t, var) for t in expr.args])
+    if expr.is_Mul:
+        args = expr.args
+        out = []
+        for i, f in enumerate(args):
+            df = _fast_diff(f, var)
+            if df is not S.Zero:
+                out.append(sympy.Mul(*args[:i], df, *args[i + 1 :]))
+        return sympy.Add(*out)
+    if expr.is_Pow and expr.exp.is_Integer:
+        db = _fast_diff(expr.base, var)
+        if db is S.Zero:
+            return S.Zero
+        return expr.exp * expr.base ** (expr.exp - 1) * db
+    return _diff_atom(expr, var)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _diff(expr, var):
+    """Cached derivative, distributed with ``_expand``."""
+    return _expand(_fast_diff(expr, var))
+
+
+def _canonical(expr):
+    """Rebuild ``Derivative`` objects through ``diff`` so mixed partials sort canonically."""
+    if not expr.has(sympy.Derivative):
+        return expr
+    reps = {}
+    for der in expr.atoms(sympy.Derivative):
+        rebuilt = der.expr
+        for var, count in der.variable_count:
+            rebuilt = rebuilt.diff(var, count)
+        if rebuilt != der:
+            reps[der] = rebuilt
+    return expr.xreplace(reps) if reps else expr
+
+
+def _taylor(expr, dummies, base, deltas, order: int) -> _Series:
+    r"""Truncated series of ``expr(dummies = base + deltas)``.
+
+    ``expr`` is h-free; ``base`` are h-free points; ``deltas`` are series with
+    zero constant term.  Computes
+    :math:`\sum_{|\alpha| \le \text{order}} \partial^\alpha \text{expr}(\text{base})\,
+    \delta^\alpha / \alpha!` by a depth-first walk over non-decreasing index
+    sequences, reusing each derivative and each monomial of its parent.
+    """
+    substitute = [(y, b) for y, b in zip(dummies, base, strict=True) if y != b]
+    free = expr.free_symbols
+    deltas = [list(dl[: order + 1]) for dl in deltas]
+
+    def at_base(e):
+        if substitute:
+            e = _canonical(e.subs(substitute))
+        return e
+
+    active = [i for i, dl in enumerate(deltas) if dummies[i] in free and not _is_zero_series(dl)]
+    terms: list[list] = [[] for _ in range(order + 1)]
+    terms[0].append(at_base(expr))
+
+    def walk(deriv, mono, weight, last_pos, run):
+        for pos in range(last_pos if last_pos >= 0 else 0, len(active)):
+            i = active[pos]
+            d2 = _diff(deriv, dummies[i])
+            if d2 is S.Zero:
+                continue
+            run2 = run + 1 if pos == last_pos else 1
+            w2 = weight / run2
+            mono2 = _mul(mono, deltas[i], order) if mono is not None else list(deltas[i])
+            if _is_zero_series(mono2):
+                continue
+            value = at_base(d2)  # may vanish at the base while higher derivatives do not
+            if value is not S.Zero:
+                for n, c in enumerate(mono2):
+                    if c is not S.Zero:
+                        terms[n].append(w2 * value * c)
+            walk(d2, mono2, w2, pos, run2)
+
+    walk(expr, None, S.One, -1, 0)
+    return [_expand(sympy.Add(*t)) if t else S.Zero for t in terms]
+
+
+def _fresh_dummies(k: int):
+    if k > _MAX_DUMMIES:
+        return tuple(sympy.Dummy(f"y{i}") for i in range(k))
+    return _DUMMIES[:k]
+
+
+# --------------------------------------------------------------------------
+# expansion of arbitrary expressions in h
+# --------------------------------------------------------------------------
+
+
+def _series(expr, h, order: int, memo: dict) -> _Series:
+    """Truncated series of ``expr`` in ``h``; ``memo`` caches shared subtrees."""
+    key = expr
+    hit = memo.get(key)
+    if hit is not None:
+        return hit
+    out = _series_uncached(expr, h, order, memo)
+    memo[key] = out
+    return out
+
+
+def _series_uncached(expr, h, order, memo):
+    if not expr.has(h):
+        return _const(expr, order)
+    if expr == h:
+        out = _zeros(order)
+        if order >= 1:
+            out[1] = S.One
+        return out
+    if isinstance(expr, sympy.Add):
+        acc = _zeros(order)
+        for arg in expr.args:
+            acc = [x + y for x, y in zip(acc, _series(arg, h, order, memo), strict=True)]
+        return [_expand(c) for c in acc]
+    if isinstance(expr, sympy.Mul):
+        constant = []
+        acc = None
+        for arg in expr.args:
+            if not arg.has(h):
+                constant.append(arg)
+                continue
+            s = _series(arg, h, order, memo)
+            acc = s if acc is None else _mul(acc, s, order)
+        return _scale(acc, sympy.Mul(*constant)) if constant else acc
+    if isinstance(expr, sympy.Pow):
+        base, exp = expr.args
+        if exp.is_Integer and exp > 0 and base.has(h) and not exp.has(h):
+            return _power(_series(base, h, order, memo), int(exp), order)
+        return _apply(expr, h, order, memo)
+    if isinstance(expr, sympy.Derivative):
+        if h in expr.variables:
+            return _series(expr.doit(), h, order, memo)
+        body = _series(expr.expr, h, order, memo)
+        return [_expand(sympy.diff(c, *expr.variable_count)) for c in body]
+    if isinstance(expr, sympy.Subs):
+        body, bound, point = expr.args
+        return _substitute_series(body, tuple(bound), list(point), h, order, memo)
+    if isinstance(expr, sympy.Function) or all(isinstance(a, sympy.Expr) for a in expr.args):
+        return _apply(expr, h, order, memo)
+    raise ValueError(
+        f"cannot expand {type(expr).__name__} object {expr} in powers of {h}; "
+        "rewrite it with Add, Mul, Pow, functions, Derivative and Subs"
+    )
+
+
+def _power(base: _Series, n: int, order: int) -> _Series:
+    result = None
+    square = base
+    while n:
+        if n & 1:
+            result = square if result is None else _mul(result, square, order)
+        n >>= 1
+        if n:
+            square = _mul(square, square, order)
+    return result
+
+
+def _apply(expr, h, order, memo) -> _Series:
+    """Taylor-expand a function application whose arguments depend on h."""
+    args = expr.args
+    which = [k for k, a in enumerate(args) if a.has(h)]
+    dummies = _fresh_dummies(len(which))
+    new_args = list(args)
+    for y, k in zip(dummies, which, strict=True):
+        new_args[k] = y
+    try:
+        body = expr.func(*new_args)
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"cannot expand {expr} in powers of {h}: rebuilding {expr.func} failed ({err})"
+        ) from err
+    return _substitute_series(body, dummies, [args[k] for k in which], h, order, memo)
+
+
+def _substitute_series(body, bound, point, h, order, memo) -> _Series:
+    """Series of ``body(bound = point)``, Taylor-expanding about the h^0 part of ``point``."""
+    point_series = [_series(p, h, order, memo) for p in point]
+    base = [s[0] for s in point_series]
+    deltas = [[S.Zero, *s[1:]] for s in point_series]
+    body_series = _series(body, h, order, memo) if body.has(h) else _const(body, order)
+    out = _zeros(order)
+    for j, coeff in enumerate(body_series):
+        if coeff is S.Zero:
+            continue
+        part = _taylor(coeff, bound, base, deltas, order - j)
+        for n, c in enumerate(part):
+            if c is not S.Zero:
+                out[n + j] = out[n + j] + c
+    return [_expand(c) for c in out]
+
+
+def expand_in_h(expr, h, order: int):
+    r"""Expand an expression (or Matrix) in powers of ``h``, truncated after ``h^order``.
+
+    Works by structural recursion: sums and products of truncated series are
+    formed directly, and every function application whose arguments depend on
+    ``h`` -- ``exp``, ``sin``, an undefined ``L(...)``, a non-integer power, a
+    ``Subs`` produced by ``expr.subs(x, x - h*g)`` -- is Taylor-expanded about
+    the ``h^0`` part of its arguments with cached derivatives.  Shared
+    subexpressions are expanded once.  The result is exact.
+
+    Build gradients at shifted points on separate symbols,
+    ``grad(y).subs(zip(y, point))``, rather than with
+    ``grad(x).subs(zip(x, point), simultaneous=True)``: for undefined
+    functions the latter makes sympy ``Subs`` objects whose bound variable
+    captures the ``x`` inside the other arguments, which is a different
+    expression.  Running the update rule on :class:`HPoint` avoids the issue.
+
+    Parameters
+    ----------
+    expr : sympy.Expr or sympy.Matrix
+        Analytic in ``h`` at ``h = 0``.
+    h : sympy.Symbol
+    order : int
+        Keep ``h^0, ..., h^order``.
+
+    Returns
+    -------
+    sympy.Expr or sympy.Matrix
+        :math:`\sum_{j=0}^{\text{order}} h^j c_j` with each ``c_j`` passed
+        through ``sympy.expand``.
+
+    Examples
+    --------
+    >>> import sympy
+    >>> x, h = sympy.symbols("x h")
+    >>> expand_in_h(sympy.exp(x + h), h, 2)
+    h**2*exp(x)/2 + h*exp(x) + exp(x)
+    """
+    order = _check_order(order)
+    if not isinstance(h, sympy.Symbol):
+        raise ValueError(f"expected `h` to be a sympy Symbol, got {h!r}")
+    memo: dict = {}
+    if isinstance(expr, sympy.MatrixBase):
+        return expr.applyfunc(lambda e: _to_expr(_series(_exact(e), h, order, memo), h))
+    return _to_expr(_series(_exact(expr), h, order, memo), h)
+
+
+def _polynomial_series(expr, h, order: int, what: str) -> _Series:
+    """Coefficients of an expression that must be a polynomial in ``h``."""
+    expr = _exact(expr)
+    if expr.has(h) and not expr.is_polynomial(h):
+        raise ValueError(
+            f"expected {what} to be a polynomial in {h}, got {expr}; "
+            f"expand it first with expand_in_h(expr, {h}, order)"
+        )
+    return _series(expr, h, order, {})
+
+
+def taylor_at(expr, variables, shift, h, order: int):
+    r"""Taylor expansion in ``h`` of ``expr(x + shift)``, truncated after ``h^order``.
+
+    .. math::
+        \text{expr}(x + s) = \sum_{|\alpha| \le \text{order}}
+        \frac{\partial^\alpha \text{expr}(x)}{\alpha!}\, s^\alpha + O(h^{\text{order}+1}),
+
+    valid because every shift :math:`s_i` is :math:`O(h)`.  Derivatives are
+    cached across calls.
+
+    Parameters
+    ----------
+    expr : sympy.Expr
+        An expression in ``variables``; may contain ``h`` polynomially.  May
+        contain undefined functions (their derivatives stay ``Derivative``
+        objects).
+    variables : sequence of sympy.Symbol
+    shift : sequence of sympy.Expr
+        One per variable, each a polynomial in ``h`` with no ``h^0`` term.
+    h : sympy.Symbol
+    order : int
+
+    Returns
+    -------
+    sympy.Expr
+        A polynomial in ``h`` of degree at most ``order``.
+
+    Raises
+    ------
+    ValueError
+        If a shift has an ``h^0`` part, if ``expr`` or a shift is not
+        polynomial in ``h``, or on malformed variables / order.
+
+    Examples
+    --------
+    >>> import sympy
+    >>> x, h = sympy.symbols("x h")
+    >>> taylor_at(x**3, [x], [h], h, 2)
+    3*h**2*x + 3*h*x**2 + x**3
+    """
+    variables = _check_variables(variables, h)
+    order = _check_order(order)
+    deltas = []
+    shift = list(shift)
+    if len(shift) != len(variables):
+        raise ValueError(
+            f"expected one shift per variable ({len(variables)}), got {len(shift)} shifts"
+        )
+    for v, s in zip(variables, shift, strict=True):
+        series = _polynomial_series(s, h, order, f"the shift of {v}")
+        if series[0] is not S.Zero:
+            raise ValueError(
+                f"expected the shift of {v} to be O({h}) (no {h}**0 term), got {s} whose "
+                f"{h}**0 part is {series[0]}; move that part into the expansion point"
+            )
+        deltas.append(series)
+    expr_series = _polynomial_series(expr, h, order, "`expr`")
+    out = _zeros(order)
+    for j, coeff in enumerate(expr_series):
+        if coeff is S.Zero:
+            continue
+        part = _taylor(coeff, variables, variables, deltas, order - j)
+        for n, c in enumerate(part):
+            out[n + j] = out[n + j] + c
+    return _to_expr([_expand(c) for c in out], h)
+
+
+# --------------------------------------------------------------------------
+# flows and modified fields
+# --------------------------------------------------------------------------
+
+
+class _FlowCoefficients:
+    r"""Coefficients of the time-h flow of :math:`g = \sum_j h^j f_j`, built lazily.
+
+    ``V[m][i]`` is the :math:`h^i` coefficient of :math:`D_g^{m-1} g`, so that
+    :math:`V_1 = g` and :math:`V_{m+1}[i] = \sum_{a+b=i} (\partial V_m[a]) f_b`.
+    The :math:`h^n` coefficient of the flow minus ``x`` is
+    :math:`\sum_{m=1}^{n} V_m[n-m] / m!`; for ``m >= 2`` only
+    :math:`f_0, \dots, f_{n-2}` enter, which is what lets ``modified_field``
+    solve for :math:`f_{n-1}` order by order.
+    """
+
+    def __init__(self, variables):
+        self.variables = variables
+        self.fields: list[list] = []  # f_0, f_1, ...
+        self._v: dict[tuple[int, int], list] = {}
+        self._jac: dict[tuple[int, int], list] = {}
+
+    def _jacobian(self, m, a):
+        key = (m, a)
+        jac = self._jac.get(key)
+        if jac is None:
+            vec = self.v(m, a)
+            jac = [[_diff(comp, x) for x in self.variables] for comp in vec]
+            self._jac[key] = jac
+        return jac
+
+    def v(self, m: int, i: int) -> list:
+        if m == 1:
+            return self.fields[i]
+        key = (m, i)
+        out = self._v.get(key)
+        if out is not None:
+            return out
+        d = len(self.variables)
+        terms: list[list] = [[] for _ in range(d)]
+        for a in range(i + 1):
+            jac = self._jacobian(m - 1, a)
+            fb = self.fields[i - a]
+            for r in range(d):
+                row = jac[r]
+                for c in range(d):
+                    if row[c] is not S.Zero and fb[c] is not S.Zero:
+                        terms[r].append(row[c] * fb[c])
+        out = [_expand(sympy.Add(*t)) if t else S.Zero for t in terms]
+        self._v[key] = out
+        return out
+
+    def higher(self, n: int) -> list:
+        """:math:`\\sum_{m=2}^{n} V_m[n-m]/m!`, the h^n coefficient without f_{n-1}."""
+        d = len(self.variables)
+        acc = [S.Zero] * d
+        for m in range(2, n + 1):
+            vec = self.v(m, n - m)
+            w = sympy.Rational(1, math.factorial(m))
+            acc = [a + w * c for a, c in zip(acc, vec, strict=True)]
+        return [_expand(c) for c in acc]
+
+
+def flow_map(field, variables, h, order: int):
+    r"""Time-``h`` flow of ``field``, truncated after ``h^order``.
+
+    .. math:: \varphi_h(x) = x + \sum_{k=1}^{\text{order}} \frac{h^k}{k!}
+              (D_g^{k-1} g)(x), \qquad D_g v = \frac{\partial v}{\partial x} g,
+
+    where ``g = field`` may contain ``h`` polynomially (its ``h`` powers are
+    collected into the series before truncation).
+
+    Parameters
+    ----------
+    field : sympy.Matrix
+        Column of ``d`` expressions in ``variables`` (and ``h``).
+    variables : sequence of sympy.Symbol
+    h : sympy.Symbol
+    order : int
+
+    Returns
+    -------
+    sympy.Matrix
+        Column matrix, each entry a polynomial in ``h`` of degree at most ``order``.
+
+    Examples
+    --------
+    >>> import sympy
+    >>> x, h = sympy.symbols("x h")
+    >>> flow_map(sympy.Matrix([x]), [x], h, 3)  # x e^h
+    Matrix([[h**3*x/6 + h**2*x/2 + h*x + x]])
+    """
+    variables = _check_variables(variables, h)
+    order = _check_order(order)
+    d = len(variables)
+    entries = _as_vector(field, d, "field")
+    series = [_polynomial_series(e, h, order, "each field entry") for e in entries]
+    flow = _FlowCoefficients(variables)
+    flow.fields = [[series[r][j] for r in range(d)] for j in range(order + 1)]
+    out = [[x] for x in variables]
+    for n in range(1, order + 1):
+        higher = flow.higher(n)
+        coeff = [_expand(f + g) for f, g in zip(flow.fields[n - 1], higher, strict=True)]
+        for r in range(d):
+            out[r].append(coeff[r])
+    return sympy.Matrix([_to_expr(row, h) for row in out])
+
+
+def _step_map_series(step_map, variables, h, order) -> list[list]:
+    """Coefficient vectors ``[d_0, d_1, ..., d_order]`` of the step map."""
+    d = len(variables)
+    if isinstance(step_map, HPoint):
+        point = step_map
+        if point.variables != variables or point.h != h:
+            raise ValueError(
+                "the HPoint step map was built on variables "
+                f"{list(point.variables)} and step {point.h}, but modified_field was called "
+                f"with {list(variables)} and {h}; use the same symbols"
+            )
+        if point.order < order:
+            raise ValueError(
+                f"modified_field to order {order - 1} needs the step map through "
+                f"{h}**{order}, but the HPoint is truncated after {h}**{point.order}; "
+                f"build it with HPoint.identity(variables, h, {order})"
+            )
+        return [[point.coefficients[r][j] for r in range(d)] for j in range(order + 1)]
+    entries = _as_vector(step_map, d, "step_map")
+    memo: dict = {}
+    series = [_series(e, h, order, memo) for e in entries]
+    return [[series[r][j] for r in range(d)] for j in range(order + 1)]
+
+
+def modified_field(step_map, variables, h, order: int):
+    r"""Modified field of a one-step map, :math:`\tilde f = \sum_{k=0}^{\text{order}} h^k f_k`.
+
+    The flow of :math:`\tilde f` over time ``h`` reproduces the map:
+    :math:`\varphi_h[\tilde f] = \Phi_h + O(h^{\text{order}+2})`.  Writing
+    :math:`\Phi_h(x) = x + \sum_{j \ge 1} h^j d_j(x)`, the terms are found order
+    by order,
+
+    .. math:: f_k = d_{k+1} - [h^{k+1}]\, \varphi_h\Big[\sum_{j<k} h^j f_j\Big],
+
+    with the flow coefficients reused between orders (see ``flow_map``).  No
+    factor ``h`` is attached to :math:`\tilde f`.  Maps that are not
+    polynomial in ``h`` (``L`` evaluated at ``x - h \nabla L(x)``, Runge--Kutta
+    stages, ...) are first expanded with ``expand_in_h``.
+
+    Parameters
+    ----------
+    step_map : sympy.Matrix or HPoint
+        Column of ``d`` expressions :math:`\Phi_h(x)` in ``variables`` and
+        ``h``; or an :class:`HPoint` truncated after at least ``h^(order+1)``.
+    variables : sequence of sympy.Symbol
+        Distinct symbols, one per coordinate.
+    h : sympy.Symbol
+    order : int
+        Highest power of ``h`` kept in :math:`\tilde f`.
+
+    Returns
+    -------
+    sympy.Matrix
+        Column matrix :math:`\sum_{k=0}^{\text{order}} h^k f_k`, each
+        :math:`f_k` normalised by ``sympy.expand``.
+
+    Raises
+    ------
+    ValueError
+        If :math:`\Phi_0 \ne x` (the map is not ``x + O(h)``), if the
+        variables are not distinct Symbols, if ``order`` is not a
+        non-negative int, or if ``step_map`` has the wrong shape.
+
+    Examples
+    --------
+    >>> import sympy
+    >>> x, h = sympy.symbols("x h")
+    >>> modified_field(sympy.Matrix([x + h * x]), [x], h, 3)  # log(1 + h) x / h
+    Matrix([[-h**3*x/4 + h**2*x/3 - h*x/2 + x]])
+    """
+    variables = _check_variables(variables, h)
+    order = _check_order(order)
+    d = len(variables)
+    coeffs = _step_map_series(step_map, variables, h, order + 1)
+    mismatch = [(v, c) for v, c in zip(variables, coeffs[0], strict=True) if _final(c - v) != 0]
+    if mismatch:
+        shown = ", ".join(f"{v} -> {c}" for v, c in mismatch)
+        raise ValueError(
+            f"expected a one-step map Phi_h(x) = x + O({h}); at {h} = 0 the map gives "
+            f"{shown} instead of the identity. Write the map as the current point plus "
+            f"an update of order {h}, e.g. Matrix([{variables[0]} - {h}*L.diff({variables[0]}), "
+            "...])"
+        )
+    flow = _FlowCoefficients(variables)
+    fields = []
+    for k in range(order + 1):
+        higher = flow.higher(k + 1)
+        fk = [_expand(a - b) for a, b in zip(coeffs[k + 1], higher, strict=True)]
+        fields.append(fk)
+        flow.fields.append(fk)
+    return sympy.Matrix([_to_expr([fields[k][r] for k in range(order + 1)], h) for r in range(d)])
+
+
+# --------------------------------------------------------------------------
+# points with coordinates in truncated power series
+# --------------------------------------------------------------------------
+
+
+class HPoint:
+    r"""A point of :math:`\mathbb R^d` whose coordinates are truncated series in ``h``.
+
+    Coordinate ``r`` is :math:`\sum_{j=0}^{\text{order}} h^j c_{r,j}` with
+    ``h``-free coefficients :math:`c_{r,j}` (expressions in ``variables``).
+    Optimizer update rules written over points run on ``HPoint`` to produce
+    their one-step map, e.g. Nesterov
+
+    >>> import sympy
+    >>> x1, x2, h, beta = sympy.symbols("x1 x2 h beta")
+    >>> L = x1**2 + 3 * x2**2
+    >>> step = gradient_step(L, [x1, x2], h, 2)
+    >>> x = HPoint.identity([x1, x2], h, 2)
+    >>> x_prev = x - step(x)  # previous iterate, here to first order
+    >>> y = x + beta * (x - x_prev)
+    >>> (y + step(y)).to_matrix()[0]  # x1 - 2 h (1 + beta) x1 + 4 beta h^2 x1
+    4*beta*h**2*x1 + h*(-2*beta*x1 - 2*x1) + x1
+
+    Operations: ``p + q``, ``p - q``, ``-p``, ``c * p``, ``p * c``, ``p / c`` for
+    scalars ``c`` (int, ``Fraction``, float read as its decimal, sympy
+    expressions free of ``variables``, possibly polynomial in ``h``), the
+    coordinate-wise product ``p * q`` of two points, ``apply`` for a
+    coordinate-wise function, and ``evaluate`` / ``evaluate_field`` for
+    functions of the point.  All results are truncated after ``h^order``.
+    """
+
+    __slots__ = ("coefficients", "h", "order", "variables")
+
+    def __init__(self, coefficients, variables, h, order: int):
+        variables = _check_variables(variables, h)
+        order = _check_order(order)
+        rows = [list(row) for row in coefficients]
+        if len(rows) != len(variables) or any(len(r) != order + 1 for r in rows):
+            raise ValueError(
+                f"expected {len(variables)} coordinates of {order + 1} coefficients each "
+                f"(h**0 .. h**{order}), got lengths {[len(r) for r in rows]}"
+            )
+        self.coefficients = tuple(tuple(_exact(c) for c in row) for row in rows)
+        self.variables = variables
+        self.h = h
+        self.order = order
+
+    # construction ---------------------------------------------------------
+    @classmethod
+    def identity(cls, variables, h, order: int) -> HPoint:
+        """The point ``x`` itself: coordinate ``r`` is ``variables[r] + 0 h + ...``."""
+        variables = _check_variables(variables, h)
+        order = _check_order(order)
+        return cls([_const(v, order) for v in variables], variables, h, order)
+
+    @classmethod
+    def from_expressions(cls, exprs, variables, h, order: int) -> HPoint:
+        """Point with coordinates ``exprs`` (analytic in ``h``), expanded with ``expand_in_h``."""
+        variables = _check_variables(variables, h)
+        order = _check_order(order)
+        entries = _as_vector(exprs, len(variables), "exprs")
+        memo: dict = {}
+        return cls([_series(e, h, order, memo) for e in entries], variables, h, order)
+
+    def _new(self, rows) -> HPoint:
+        out = object.__new__(HPoint)
+        out.coefficients = tuple(tuple(r) for r in rows)
+        out.variables = self.variables
+        out.h = self.h
+        out.order = self.order
+        return out
+
+    # views ----------------------------------------------------------------
+    @property
+    def dimension(self) -> int:
+        return len(self.variables)
+
+    def coefficient(self, j: int) -> sympy.Matrix:
+        """Column of the ``h^j`` coefficients."""
+        return sympy.Matrix([row[j] for row in self.coefficients])
+
+    def to_matrix(self) -> sympy.Matrix:
+        """Column of the coordinates as polynomials in ``h``."""
+        return sympy.Matrix([_to_expr(list(row), self.h) for row in self.coefficients])
+
+    def __repr__(self) -> str:
+        entries = ", ".join(str(e) for e in self.to_matrix())
+        return f"HPoint([{entries}], order={self.order})"
+
+    # arithmetic -------------------------------------------------------------
+    def _check_same(self, other: HPoint):
+        if (other.variables, other.h, other.order) != (self.variables, self.h, self.order):
+            raise ValueError(
+                "cannot combine HPoints built on different variables, step or order: "
+                f"{(list(self.variables), self.h, self.order)} vs "
+                f"{(list(other.variables), other.h, other.order)}"
+            )
+
+    def _scalar(self, c) -> _Series:
+        if isinstance(c, HPoint):
+            raise TypeError("expected a scalar, got an HPoint")
+        if not isinstance(c, (Integral, Fraction, float, sympy.Expr)):
+            raise TypeError(f"cannot scale an HPoint by {type(c).__name__} {c!r}")
+        expr = _exact(c)
+        clash = expr.free_symbols & set(self.variables)
+        if clash:
+            raise ValueError(
+                f"a scalar factor must be free of the variables, got {expr} depending on "
+                f"{sorted(map(str, clash))}; to use a function of the point, call "
+                "point.evaluate(expr)"
+            )
+        return _series(expr, self.h, self.order, {})
+
+    def __add__(self, other):
+        if not isinstance(other, HPoint):
+            return NotImplemented
+        self._check_same(other)
+        return self._new(
+            [
+                [_expand(a + b) for a, b in zip(r, s, strict=True)]
+                for r, s in zip(self.coefficients, other.coefficients, strict=True)
+            ]
+        )
+
+    def __sub__(self, other):
+        if not isinstance(other, HPoint):
+            return NotImplemented
+        self._check_same(other)
+        return self._new(
+            [
+                [_expand(a - b) for a, b in zip(r, s, strict=True)]
+                for r, s in zip(self.coefficients, other.coefficients, strict=True)
+            ]
+        )
+
+    def __neg__(self):
+        return self._new([[-a for a in r] for r in self.coefficients])
+
+    def __pos__(self):
+        return self
+
+    def __mul__(self, other):
+        if isinstance(other, HPoint):
+            self._check_same(other)
+            return self._new(
+                [
+                    _mul(list(r), list(s), self.order)
+                    for r, s in zip(self.coefficients, other.coefficients, strict=True)
+                ]
+            )
+        try:
+            c = self._scalar(other)
+        except TypeError:
+            return NotImplemented
+        return self._new([_mul(list(r), c, self.order) for r in self.coefficients])
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other):
+        if isinstance(other, HPoint):
+            return NotImplemented
+        c = self._scalar(other)
+        inverse = _series(1 / _to_expr(c, self.h), self.h, self.order, {})
+        return self._new([_mul(list(r), inverse, self.order) for r in self.coefficients])
+
+    # functions of the point -------------------------------------------------
+    def _evaluate_series(self, expr, order: int) -> _Series:
+        expr_series = _polynomial_series(expr, self.h, order, "`expr`")
+        base = [row[0] for row in self.coefficients]
+        deltas = [[S.Zero, *row[1 : order + 1]] for row in self.coefficients]
+        out = _zeros(order)
+        for j, coeff in enumerate(expr_series):
+            if coeff is S.Zero:
+                continue
+            part = _taylor(coeff, self.variables, base, deltas, order - j)
+            for n, c in enumerate(part):
+                out[n + j] = out[n + j] + c
+        return [_expand(c) for c in out]
+
+    def evaluate(self, expr) -> sympy.Expr:
+        r"""``expr`` (in ``variables``, polynomial in ``h``) evaluated at this point.
+
+        Taylor-expands about the ``h^0`` part of the point with ``taylor_at``'s
+        machinery; returns a polynomial in ``h`` truncated after ``h^order``.
+        """
+        return _to_expr(self._evaluate_series(expr, self.order), self.h)
+
+    def evaluate_field(self, field) -> HPoint:
+        """Vector field (column of ``d`` expressions in ``variables``) at this point."""
+        entries = _as_vector(field, self.dimension, "field")
+        return self._new([self._evaluate_series(e, self.order) for e in entries])
+
+    def apply(self, func: Callable) -> HPoint:
+        """Coordinate-wise function: coordinate ``r`` becomes ``func(coordinate r)``.
+
+        ``func`` maps a sympy expression to a sympy expression (e.g.
+        ``sympy.sqrt`` or ``lambda t: t / (1 + t**2)``) and must be analytic at
+        the ``h^0`` part of each coordinate.
+        """
+        y = _DUMMIES[0]
+        body = _exact(func(y))
+        rows = []
+        for row in self.coefficients:
+            delta = [S.Zero, *row[1:]]
+            rows.append(_taylor(body, (y,), (row[0],), [delta], self.order))
+        return self._new(rows)
+
+
+def gradient_step(loss, variables, h, order: int) -> Callable[[HPoint], HPoint]:
+    r"""The gradient step :math:`y \mapsto -h \nabla L(y)` acting on :class:`HPoint` objects.
+
+    Gradient descent's one-step map is ``x + step(x)`` with
+    ``x = HPoint.identity(variables, h, order)``.  The gradient is formed once;
+    its Taylor coefficients at each point reuse cached derivatives.
+
+    Parameters
+    ----------
+    loss : sympy.Expr
+        Scalar loss in ``variables`` (may be an undefined ``Function``).
+    variables : sequence of sympy.Symbol
+    h : sympy.Symbol
+    order : int
+        Truncation order of the points the step will act on.
+
+    Returns
+    -------
+    callable
+        ``step(point) -> HPoint``, truncated after ``h^order``.
+
+    Examples
+    --------
+    >>> import sympy
+    >>> x, h = sympy.symbols("x h")
+    >>> step = gradient_step(x**2 / 2, [x], h, 2)
+    >>> x0 = HPoint.identity([x], h, 2)
+    >>> (x0 + step(x0)).to_matrix()  # x - h x
+    Matrix([[-h*x + x]])
+    >>> (x0 + step(x0 + step(x0))).to_matrix()  # extragradient: x - h (x - h x)
+    Matrix([[h**2*x - h*x + x]])
+    """
+    variables = _check_variables(variables, h)
+    order = _check_order(order)
+    loss = _exact(loss)
+    gradient = [_diff(loss, v) for v in variables]
+
+    def step(point: HPoint) -> HPoint:
+        if not isinstance(point, HPoint):
+            raise TypeError(
+                f"step expects an HPoint, got {type(point).__name__}; start from "
+                "HPoint.identity(variables, h, order)"
+            )
+        if (point.variables, point.h, point.order) != (variables, h, order):
+            raise ValueError(
+                "the point and the gradient step disagree on variables, step or order: "
+                f"{(list(point.variables), point.h, point.order)} vs "
+                f"{(list(variables), h, order)}"
+            )
+        if order == 0:
+            return point._new([[S.Zero] for _ in variables])
+        rows = []
+        for g in gradient:
+            s = point._evaluate_series(g, order - 1)
+            rows.append([S.Zero, *(_expand(-c) for c in s)])
+        return point._new(rows)
+
+    return step
