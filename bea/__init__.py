@@ -8,6 +8,7 @@ the modified field is h f̃ = Σ_t h^{|t|} ω(t)/σ(t) F(t) with ω = log of the
 method's series.
 """
 
+from . import optimizers as optimizers
 from ._differentials import ElementaryDifferentials as ElementaryDifferentials
 from ._differentials import differential_latex as differential_latex
 from ._differentials import differential_text as differential_text
@@ -25,6 +26,8 @@ from ._methods import runge_kutta as runge_kutta
 from ._modified import ModifiedEquation as ModifiedEquation
 from ._modified import h as h
 from ._modified import modified_equation as modified_equation
+from ._programs import Optimizer as Optimizer
+from ._programs import optimizer as optimizer
 from ._series import BSeries as BSeries
 from ._series import exact_flow as exact_flow
 from ._series import lie_derivative as lie_derivative

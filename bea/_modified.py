@@ -102,7 +102,7 @@ class ModifiedEquation:
         return "$\\tilde f = " + self.latex() + "$"
 
     # -- concrete evaluation ---------------------------------------------------
-    def on(self, field, variables, h: sp.Symbol = h) -> sp.Matrix:
+    def on(self, field, variables, h: sp.Symbol = h):
         """f̃ on a concrete field or loss, truncated after h^order.
 
         ``field``: a sympy Matrix / sequence of expressions (one component per
@@ -110,14 +110,58 @@ class ModifiedEquation:
         then f = −∇L). For several fields (coloured methods) pass a list with
         one entry per field. Returns the column Matrix
         Σ_k h^k Σ_{|t|=k+1} ω(t)/σ(t) F(t).
+
+        Games: pass ``variables`` as one list per player, e.g.
+        ``on([L0, L1], [[phi], [theta]])``; player c's field is
+        f_c = −∇_{own variables} L_c, and the result is a list with one column
+        Matrix per player.
         """
+        groups = _groups(variables)
+        if groups is not None:
+            flat = as_variables([v for g in groups for v in g])
+            fields = _player_fields(field, groups, flat, self.colours)
+            full = self._evaluate(fields, flat, h)
+            out, start = [], 0
+            for g in groups:
+                out.append(full[start : start + len(g), :])
+                start += len(g)
+            return out
         variables = as_variables(variables)
-        fields = _fields_for(field, variables, self.colours)
+        return self._evaluate(_fields_for(field, variables, self.colours), variables, h)
+
+    def _evaluate(self, fields, variables, h) -> sp.Matrix:
         diffs = ElementaryDifferentials(fields, variables)
         out = sp.zeros(len(variables), 1)
         for t, c in self:
             out += (h ** (len(t) - 1) * c / t.symmetry()) * diffs(t)
         return out
+
+
+def _groups(variables):
+    if (
+        isinstance(variables, (list, tuple))
+        and variables
+        and all(isinstance(g, (list, tuple)) for g in variables)
+    ):
+        return [tuple(g) for g in variables]
+    return None
+
+
+def _player_fields(losses, groups, flat, colours: int) -> list[sp.Matrix]:
+    if not isinstance(losses, (list, tuple)) or len(losses) != len(groups):
+        raise ValueError(
+            f"with variables grouped by player ({len(groups)} groups) pass one loss per player; "
+            f"got {losses!r}"
+        )
+    if len(groups) != colours:
+        raise ValueError(f"this method has {colours} field(s) but {len(groups)} players were given")
+    fields = []
+    for c, (L, g) in enumerate(zip(losses, groups)):
+        if not isinstance(L, sp.Expr) or isinstance(L, sp.MatrixBase):
+            raise ValueError(f"loss of player {c} must be a scalar sympy expression, got {L!r}")
+        own = set(g)
+        fields.append(sp.Matrix([-sp.diff(L, v) if v in own else 0 for v in flat]))
+    return fields
 
 
 def _fields_for(field, variables, colours: int) -> list[sp.Matrix]:

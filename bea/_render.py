@@ -38,6 +38,7 @@ def _coef_text(c: sp.Expr, latex: bool) -> tuple[str, str]:
         if latex:
             return sign, (f"\\frac{{{a.p}}}{{{a.q}}}" if a.q != 1 else f"{a.p}")
         return sign, str(a)
+    c = sp.factor(c)
     body = sp.latex(c) if latex else str(c)
     return "+", (f"\\left({body}\\right)" if latex else f"({body})")
 

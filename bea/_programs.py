@@ -1,0 +1,360 @@
+"""Optimizers as programs: one update rule, analysed as a B-series and run in JAX.
+
+An optimizer is a plain Python update rule over *points*::
+
+    def rule(x, state, step, *, beta):
+        (x_prev,) = state
+        y = x + beta * (x - x_prev)
+        return y + step(y), (x,)
+
+``step(y)`` is one gradient step −h∇L(y) (``step(y, k)`` uses the k-th loss or
+field), ``state`` a tuple of extra points or displacements carried from one
+iteration to the next (previous iterates, momenta), and ``init(x)`` gives the
+state at the start. Run on B-series the rule yields the method's series; run
+on JAX arrays it *is* the optimizer (:meth:`Optimizer.jax`).
+
+Methods with memory. The iteration (x, s) ↦ (x', s') has, for consistent rules
+with a non-singular linear part, an *underlying one-step method* Φ and state
+maps S_i with x' = Φ(x), s_i = S_i(x), S_i(Φ(x)) = s_i' (an invariant manifold
+that attracts the iterates when the parasitic modes decay, e.g. |β| < 1 for
+heavy-ball). Φ and S_i are solved as B-series tree by tree: at every tree t,
+the unknowns (Φ(t), S_1(t), …) satisfy one linear system with the same matrix
+
+    [[1, −A_x], [S(∅), I − A_S]]
+
+(A the linear part of the rule in the state), whose singularity (β = 1 for
+heavy-ball) means there is no underlying one-step method. The modified
+equation of the optimizer is that of Φ.
+
+Time is measured so that the n-th iterate sits at t = n·h: a rule that makes
+``steps`` gradient steps per call (an epoch of mini-batch SGD) has its
+modified field divided by ``steps``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+import sympy as sp
+
+from ._methods import Method
+from ._series import BSeries, _exact, _from_sympy_list, _Prunings
+from ._trees import _check_order
+
+__all__ = ["Optimizer", "optimizer"]
+
+
+class Optimizer(Method):
+    """An optimizer written once as an update rule over points.
+
+    Parameters
+    ----------
+    rule : callable ``rule(x, state, step, **hyperparameters) -> (x_new, new_state)``
+        (a rule without state may return ``x_new`` alone).
+    init : callable ``init(x) -> state`` (a tuple); default: no state.
+    name : str
+    colours : number of losses / vector fields the rule uses (``step(y, k)``,
+        k < colours).
+    steps : gradient steps per call (the modified field is divided by it).
+    average : for several losses, average the one-step series over all
+        relabellings of the losses (random reshuffling: the expected map).
+    hyperparameters : values passed to ``rule`` as keywords; numbers or
+        sympy symbols (coefficients are then exact rational functions of them).
+
+    The B-series normalisation is B(a, y) = a(∅) y + Σ h^{|t|} a(t)/σ(t) F(t).
+    """
+
+    def __init__(
+        self,
+        rule: Callable,
+        init: Callable | None = None,
+        *,
+        name: str | None = None,
+        colours: int = 1,
+        steps: int = 1,
+        average: bool = False,
+        doc: str | None = None,
+        **hyperparameters,
+    ):
+        if not callable(rule):
+            raise TypeError(f"rule must be callable, got {rule!r}")
+        if not isinstance(colours, int) or colours < 1:
+            raise ValueError(f"colours must be a positive int, got {colours!r}")
+        if not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"steps must be a positive int, got {steps!r}")
+        self.rule = rule
+        self.init = init or (lambda x: ())
+        self.name = name or getattr(rule, "__name__", "optimizer")
+        self.colours = colours
+        self.steps = steps
+        self.average = average
+        self.hyperparameters = dict(hyperparameters)
+        self.__doc__ = doc or rule.__doc__
+        self._cache: dict[int, BSeries] = {}
+
+    def __repr__(self) -> str:
+        hp = ", ".join(f"{k}={v}" for k, v in self.hyperparameters.items())
+        if not hp and self.name.endswith(")"):
+            return self.name
+        return f"{self.name}({hp})"
+
+    @property
+    def symbols(self) -> set[sp.Symbol]:
+        out: set[sp.Symbol] = set()
+        for v in self.hyperparameters.values():
+            if isinstance(v, sp.Basic):
+                out |= v.free_symbols
+        return out
+
+    def with_values(self, **values) -> Optimizer:
+        """The same optimizer with symbolic hyperparameters given values."""
+        subs = {sp.Symbol(k) if isinstance(k, str) else k: v for k, v in values.items()}
+        hp = {}
+        for k, v in self.hyperparameters.items():
+            if isinstance(v, sp.Basic):
+                v = v.subs(
+                    {s: subs[s.name] for s in v.free_symbols if s.name in subs}
+                    | {s: subs[s] for s in v.free_symbols if s in subs}
+                )
+            hp[k] = values.get(k, v)
+        return Optimizer(
+            self.rule,
+            self.init,
+            name=self.name,
+            colours=self.colours,
+            steps=self.steps,
+            average=self.average,
+            doc=self.__doc__,
+            **hp,
+        )
+
+    # -- analysis ------------------------------------------------------------------
+    def _exact_hyper(self) -> dict:
+        return {
+            k: v if isinstance(v, (int, str, bool)) else _exact(v)
+            for k, v in self.hyperparameters.items()
+        }
+
+    def _call(self, x, state, step, hyper):
+        out = self.rule(x, state, step, **hyper)
+        if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], tuple):
+            return out
+        if isinstance(out, BSeries) or not isinstance(out, tuple):
+            return out, ()
+        raise TypeError(
+            "an update rule must return x_new or (x_new, new_state) with new_state a tuple; "
+            f"got {type(out).__name__}"
+        )
+
+    def bseries(self, max_nodes: int) -> BSeries:
+        """The B-series of the underlying one-step method (an epoch for ``steps`` > 1)."""
+        _check_order(max_nodes, "max_nodes")
+        if max_nodes in self._cache:
+            return self._cache[max_nodes]
+        series = _solve(self, max_nodes)
+        if self.average and self.colours > 1:
+            series = _average_colours(series)
+        _check_consistent(self, series)
+        self._cache[max_nodes] = series
+        return series
+
+    # -- execution -----------------------------------------------------------------
+    def jax(self, grads, h: float, **values):
+        """(init, update) functions on JAX arrays (or any array type).
+
+        ``grads``: the gradient function ∇L (or a list, one per loss/field);
+        ``update(x, state) -> (x_new, new_state)`` is the rule with
+        ``step(y, k) = −h·grads[k](y)``. Symbolic hyperparameters need
+        numeric ``values``.
+        """
+        grads = list(grads) if isinstance(grads, (list, tuple)) else [grads]
+        if len(grads) != self.colours:
+            raise ValueError(
+                f"{self.name} uses {self.colours} gradient function(s), got {len(grads)}"
+            )
+        hyper = {}
+        for k, v in self.hyperparameters.items():
+            if k in values:
+                v = values[k]
+            if isinstance(v, sp.Basic):
+                if v.free_symbols:
+                    raise ValueError(
+                        f"hyperparameter {k} = {v} is symbolic; give it a value, e.g. "
+                        f"opt.jax(grads, h, {k}=0.9)"
+                    )
+                v = float(v)
+            hyper[k] = v
+
+        def step(y, k=0):
+            return -h * grads[k](y)
+
+        def update(x, state):
+            return self._call(x, tuple(state), step, hyper)
+
+        def init(x):
+            return tuple(self.init(x))
+
+        return init, update
+
+
+def optimizer(init: Callable | None = None, **kwargs):
+    """Decorator: ``@bea.optimizer(init=lambda x: (x,))`` turns a rule into an Optimizer."""
+
+    def wrap(rule):
+        return Optimizer(rule, init, **kwargs)
+
+    return wrap
+
+
+# ----------------------------------------------------------------------------
+# Solving for the underlying one-step method
+# ----------------------------------------------------------------------------
+
+
+def _solve(opt: Optimizer, N: int) -> BSeries:
+    hyper = opt._exact_hyper()
+    colours = opt.colours
+    ident = BSeries.identity(N, colours)
+    init_state = tuple(opt.init(ident))
+    for s in init_state:
+        if not isinstance(s, BSeries):
+            raise TypeError(
+                "init(x) must build the state from x with + - and scalars (e.g. (x,) or "
+                f"(0*x,)); got {type(s).__name__}"
+            )
+    k = len(init_state)
+    S_empty = [s.domain.to_sympy(s.empty) for s in init_state]
+
+    def step(y, c=0):
+        if not isinstance(c, int) or not 0 <= c < colours:
+            raise ValueError(f"step(y, k): k must be an int in 0..{colours - 1}, got {c!r}")
+        return y.hf(c)
+
+    def run(state, n=N):
+        x = ident if n == N else ident.truncate(n)
+        x_new, s_new = opt._call(x, state, step, hyper)
+        if not isinstance(x_new, BSeries):
+            raise TypeError(
+                f"the update rule returned {type(x_new).__name__}; it must return a point built "
+                "from x, the state and step(...) with + - and scalar *"
+            )
+        if len(s_new) != k:
+            raise ValueError(f"the rule returned {len(s_new)} state entries; init gave {k}")
+        return x_new, tuple(s_new)
+
+    def fresh(e):
+        return BSeries.from_dict({}, N, empty=e, colours=colours)
+
+    # the linear part A of the rule in the state, probed at the tree •
+    base = tuple(fresh(e) for e in S_empty)
+    x0, s0 = run(base)
+    unit = BSeries.from_dict({"[]": 1}, N, colours=colours)
+    A = sp.zeros(k + 1, k)
+    for j in range(k):
+        probe = list(base)
+        probe[j] = base[j] + unit
+        x1, s1 = run(tuple(probe))
+        A[0, j] = x1["[]"] - x0["[]"]
+        for i in range(k):
+            A[i + 1, j] = s1[i]["[]"] - s0[i]["[]"]
+    # consistency at h = 0 (the empty tree)
+    moved = x0.domain.to_sympy(x0.empty)
+    if sp.simplify(moved - 1) != 0:
+        raise ValueError(
+            f"{opt.name}: the update is not x + O(h): the coefficients of x in x_new add up to "
+            f"{moved}, expected 1. A rule consistent with gradient descent returns x (or a "
+            "combination of x and the state with weights adding to 1) plus steps."
+        )
+    for i, s in enumerate(s0):
+        got = s.domain.to_sympy(s.empty)
+        if sp.simplify(got - S_empty[i]) != 0:
+            raise ValueError(
+                f"{opt.name}: state {i} starts as {S_empty[i]}·x (from init) but the rule "
+                f"maps it to {got}·x; the state must be stationary at h = 0"
+            )
+    M = sp.zeros(k + 1, k + 1)
+    M[0, 0] = 1
+    for j in range(k):
+        M[0, j + 1] = -A[0, j]
+    for i in range(k):
+        M[i + 1, 0] = S_empty[i]
+        for j in range(k):
+            M[i + 1, j + 1] = (1 if i == j else 0) - A[i + 1, j]
+    if sp.simplify(M.det()) == 0:
+        raise ValueError(
+            f"{opt!r} has no underlying one-step method: the linear part of the iteration "
+            "in its state is singular (det = 0). For heavy-ball and Nesterov this is β = 1; "
+            "choose |β| < 1."
+        )
+    Minv = M.inv()
+    dom, vals = _from_sympy_list([*Minv, *hyper_values(hyper), *S_empty])
+    minv = vals[: (k + 1) ** 2]
+
+    phi = BSeries.identity(N, colours, dom)
+    S = [fresh(e).to_domain(dom) for e in S_empty]
+    tab = phi.table
+    # prunings of phi for trees of size n only need phi on smaller trees, which are final
+    # by then: one memo serves every size
+    prunings = _Prunings(phi)
+    for n in range(1, N + 1):
+        x_new, s_new = run(tuple(s.truncate(n) for s in S), n)
+        x_new = x_new.to_domain(dom)
+        s_new = [s.to_domain(dom) for s in s_new]
+        for t in tab.ids(n):
+            rhs = [x_new.coeffs[t]]
+            for i in range(k):
+                comp = S[i].empty * phi.coeffs[t]  # S∘phi at t, less S(t) (still 0)
+                for u, w in prunings.of(t).items():
+                    comp += w * S[i].coeffs[u]
+                rhs.append(s_new[i].coeffs[t] - comp)
+            sol = [
+                sum((minv[r * (k + 1) + c] * rhs[c] for c in range(k + 1)), dom.zero)
+                for r in range(k + 1)
+            ]
+            phi.coeffs[t] = sol[0]
+            for i in range(k):
+                S[i].coeffs[t] = sol[i + 1]
+    return phi
+
+
+def hyper_values(hyper: dict) -> list:
+    return [v for v in hyper.values() if isinstance(v, sp.Basic)]
+
+
+def _average_colours(series: BSeries) -> BSeries:
+    """Average the coefficients over all permutations of the colours."""
+    tab = series.table
+    m = tab.colours
+    dom = series.domain
+    perms = list(itertools.permutations(range(m)))
+    out = [dom.zero] * len(series.coeffs)
+
+    def relabel(key, p):
+        colour, kids = key
+        return (p[colour], tuple(sorted((relabel(k, p) for k in kids), reverse=True)))
+
+    inv = dom.convert(sp.Rational(1, len(perms)))
+    for i, v in enumerate(series.coeffs):
+        if not v:
+            continue
+        key = tab.key(i)
+        for p in perms:
+            j = tab.id_of(relabel(key, p))
+            out[j] += v * inv
+    return BSeries(tab, dom, out, series.empty, series.max_nodes)
+
+
+def _check_consistent(opt: Optimizer, series: BSeries) -> None:
+    """The rule must move x along each field at h → 0: a(•_c) ≠ 0 (> 0 when numeric)."""
+    tab = series.table
+    for c in range(tab.colours):
+        v = series.domain.to_sympy(series.coeffs[tab.lookup(c, ())])
+        bad = v == 0 or (v.is_number and v < 0)
+        if bad:
+            raise ValueError(
+                f"{opt!r} is not consistent with gradient descent at h → 0: one step moves x "
+                f"by {v}·h·f{'_' + str(c) if tab.colours > 1 else ''} + O(h²), expected a "
+                "positive multiple. Check the signs (step(y) = −h∇L(y)) and that every loss is "
+                "used."
+            )

@@ -1,0 +1,14 @@
+"""JAX code generation for modified fields and modified losses.
+
+Imports JAX (``bea`` itself does not): use ``import bea.jax``.
+
+Conventions: f = −∇L; f̃ = Σ_t h^{|t|−1} ω(t)/σ(t) F(t) (the modified field);
+L̃ = Σ_τ h^{|τ|−1} c(τ) S(τ) (the modified loss, f̃ = −∇L̃ through the
+method's gradient order). See ``bea.jax._codegen`` for how they are evaluated
+and what they cost.
+"""
+
+from ._codegen import modified_field as modified_field
+from ._codegen import modified_loss as modified_loss
+from ._codegen import module_source as module_source
+from ._codegen import plan_cost as plan_cost

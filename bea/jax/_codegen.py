@@ -1,0 +1,564 @@
+"""JAX code for modified fields and modified losses.
+
+Conventions
+-----------
+f = −∇L. The modified field through h^p is
+
+    f̃ = Σ_{|t| ≤ p+1} h^{|t|−1} ω(t)/σ(t) F(t),   F(•) = f,
+    F([t1..tm]) = f^{(m)}(F(t1), ..., F(tm)),
+
+and, through the method's gradient order, f̃ = −∇L̃ with the modified loss
+L̃ = Σ_τ h^{|τ|−1} c(τ) S(τ) over free trees τ (S(•) = L, S(•—•) = ‖∇L‖², …).
+For gradient descent f̃ = f − h/2 f'f + O(h²) and L̃ = L + h/4 ‖∇L‖² + O(h²).
+
+How it is evaluated
+-------------------
+F(t) = (−1)^{|t|} G(t) with G(•) = g = ∇L and
+G([t1..tm]) = ∇^{m+1}L[G(t1), ..., G(tm), ·]. Every such term is a directional
+derivative of ∇L, never a Hessian:
+
+* m = 1 (a Hessian-vector product) comes from one ``jax.linearize`` of ∇L at
+  the point, reused for every product: the primal pass is done once, each
+  product costs one tangent pass;
+* m ≥ 2 is a ``jax.jvp`` of p ↦ ∇^mL(p)[a1, ..., a_{m−1}, ·] (nested jvps);
+  under ``jax.jit`` XLA merges the primal and lower-order passes the nested
+  jvps repeat;
+* sums over trees use multilinearity: trees with the same fixed children
+  share one derivative along the combined remaining child (see ``_plan``).
+  Every tree vector, combination and derivative function is built once.
+* Scalars S(τ) are dot products ∇L·G(t) (t: τ with a leaf cut off), so
+  L̃ = c(•) L + ∇L·V with one combined vector V.
+
+Cost model (work in units of one ``jax.grad``; forward-over-reverse tangents
+of a gradient cost about two gradients each, nested second-order tangents
+about four). Derivative steps per order, from :func:`plan_cost`:
+
+=========  ===================================  ==============================
+order p    gradient descent field               measured (MLP, 1.1M params, CPU)
+=========  ===================================  ==============================
+1          grad + 1 HVP                         see ``benchmarks/codegen.py``
+2          grad + 2 HVP + 1 ∇³L[g, ·, ·]
+3          grad + 3 HVP + 3 ∇³L + 1 ∇⁴L
+4          grad + 4 HVP + 6 ∇³L + 3 ∇⁴L + 1 ∇⁵L
+=========  ===================================  ==============================
+
+Memory stays O(n): a handful of parameter-sized vectors plus the residuals
+of the linearisation (about those of one forward-over-reverse pass).
+
+The callables are the generated standalone module (:func:`module_source`)
+executed into a namespace, as sympy's ``lambdify`` does: what is printed is
+what runs.
+
+Example
+-------
+>>> import jax, jax.numpy as jnp, bea, bea.jax
+>>> loss = lambda x: 0.5 * jnp.sum(x**2)  # f = -x, f'f = x
+>>> field = bea.jax.modified_field(loss, bea.gd(), order=1, h=0.1)
+>>> field(jnp.array([1.0, 2.0]))  # -x - h/2 x
+Array([-1.05, -2.1 ], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import numbers
+import re
+
+import jax
+import jax.numpy as jnp
+import sympy as sp
+
+from .._loss import modified_loss as _bea_modified_loss
+from .._modified import modified_equation as _bea_modified_equation
+from ._plan import Plan, field_plan, loss_plan
+from ._printer import (
+    Assign,
+    Call,
+    Coefficient,
+    FunctionDef,
+    Import,
+    Index,
+    Lambda,
+    Module,
+    Name,
+    PythonPrinter,
+    Return,
+    Scaled,
+    Starred,
+    Sum,
+    TupleExpr,
+)
+
+__all__ = ["modified_field", "modified_loss", "module_source", "plan_cost"]
+
+
+# ----------------------------------------------------------------------------
+# Checks
+# ----------------------------------------------------------------------------
+
+
+def _check_order(order) -> int:
+    if isinstance(order, bool) or not isinstance(order, numbers.Integral):
+        raise ValueError(
+            f"order must be a non-negative int (the highest power of h kept), got {order!r} "
+            f"({type(order).__name__}); e.g. order=2"
+        )
+    if order < 0:
+        raise ValueError(
+            f"order must be a non-negative int (the highest power of h kept), got {order}; "
+            "order=0 is the plain gradient flow, order=1 adds the first correction"
+        )
+    return int(order)
+
+
+def _check_h(h):
+    if isinstance(h, bool):
+        raise ValueError(f"h must be a positive step size, got {h!r}")
+    if isinstance(h, numbers.Real):
+        if not h > 0:
+            raise ValueError(f"h must be a positive step size, got h={h!r}; e.g. h=0.1")
+        return h
+    if isinstance(h, jax.core.Tracer):
+        return h
+    try:
+        arr = jnp.asarray(h)
+    except TypeError as err:
+        raise ValueError(f"h must be a positive step size (a number), got {h!r}") from err
+    if arr.shape != ():
+        raise ValueError(
+            f"h must be a scalar step size, got an array of shape {arr.shape}; to sweep several "
+            "step sizes, jax.vmap over h"
+        )
+    if not bool(arr > 0):
+        raise ValueError(f"h must be a positive step size, got h={h!r}")
+    return h
+
+
+def _check_method(method):
+    if not hasattr(method, "bseries"):
+        raise TypeError(
+            f"expected a method (e.g. bea.gd(), bea.rk4(), bea.runge_kutta(A, b)), got {method!r}"
+        )
+
+
+def _check_loss_fn(loss_fn):
+    if not callable(loss_fn):
+        raise TypeError(
+            f"loss_fn must be a function params -> scalar loss, got {type(loss_fn).__name__}"
+        )
+
+
+def _checked_loss(loss_fn):
+    """loss_fn, checked (once per trace) to return a real scalar."""
+
+    def checked(params, *args):
+        shape = jax.eval_shape(loss_fn, params, *args)
+        if not hasattr(shape, "shape") or shape.shape != () or not _is_float(shape.dtype):
+            got = (
+                f"shape {shape.shape} and dtype {shape.dtype}"
+                if hasattr(shape, "shape")
+                else type(shape).__name__
+            )
+            raise ValueError(
+                "loss_fn must return a real scalar (shape () and a floating dtype), got "
+                f"{got}; reduce it, e.g. `lambda p: jnp.mean(per_example_loss(p))`"
+            )
+        return loss_fn(params, *args)
+
+    return checked
+
+
+def _is_float(dtype) -> bool:
+    return jnp.issubdtype(dtype, jnp.floating)
+
+
+def _hyper_values(symbols, params) -> dict[str, float]:
+    """Numeric values for the symbolic method parameters, by symbol name."""
+    params = dict(params or {})
+    named = {}
+    for key, value in params.items():
+        name = key.name if isinstance(key, sp.Symbol) else str(key)
+        named[name] = value
+    missing = [s.name for s in symbols if s.name not in named]
+    if missing:
+        raise ValueError(
+            f"the method's coefficients depend on {', '.join(missing)}; give their values, e.g. "
+            f"params={{{', '.join(repr(m) + ': 0.9' for m in missing)}}}"
+        )
+    unknown = set(named) - {s.name for s in symbols}
+    if unknown:
+        raise ValueError(
+            f"params names {sorted(unknown)}, which the method's coefficients do not use "
+            f"(they use {[s.name for s in symbols] or 'no symbols'})"
+        )
+    return {s.name: float(sp.sympify(named[s.name])) for s in symbols}
+
+
+# ----------------------------------------------------------------------------
+# Plans → syntax trees
+# ----------------------------------------------------------------------------
+
+
+def _tree_map(fn, *args):
+    return Call(Name("jax.tree_util.tree_map"), [fn, *args])
+
+
+def _jvp(fn: str, direction: str):
+    call = Call(Name("jax.jvp"), [Name(fn), TupleExpr([Name("p")]), TupleExpr([Name(direction)])])
+    return Index(call, 1)
+
+
+_VARS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _lin_expr(step, h: str, taken: frozenset = frozenset()):
+    free = [c for c in _VARS if c not in taken]
+    vs = [free[i] if i < len(free) else f"a{i}" for i in range(len(step.args))]
+    terms = [Scaled(Coefficient(r, k, h), Name(v)) for (r, k), v in zip(step.coefficients, vs)]
+    lam = Lambda([Name(v) for v in vs], Sum(terms))
+    return _tree_map(lam, *[Name(a) for a in step.args])
+
+
+def _body(plan: Plan, h: str) -> list:
+    taken = frozenset(s.name for s in plan.symbols)
+    """Statements computing ``plan`` inside ``def field(params, *args)``."""
+    body: list = []
+    loss = plan.kind == "loss"
+    needs_grad_at = any(s.kind in ("dfun",) for s in plan.steps)
+    if loss:
+        body.append(
+            FunctionDef(
+                "value_and_grad_at",
+                [Name("p")],
+                [Return(Call(Name("value_and_grad_fn"), [Name("p"), Starred(Name("args"))]))],
+            )
+        )
+        if needs_grad_at:
+            body.append(
+                FunctionDef(
+                    "grad_at",
+                    [Name("p")],
+                    [Return(Index(Call(Name("value_and_grad_at"), [Name("p")]), 1))],
+                )
+            )
+        if plan.uses_hvp:
+            body.append(
+                Assign(
+                    TupleExpr([TupleExpr([Name("value"), Name("g")]), Name("lin")]),
+                    Call(Name("jax.linearize"), [Name("value_and_grad_at"), Name("params")]),
+                )
+            )
+            body.append(
+                FunctionDef(
+                    "hvp",
+                    [Name("v")],
+                    [Return(Index(Call(Name("lin"), [Name("v")]), 1))],
+                    docstring="∇²L·v from the one linearisation of ∇L.",
+                )
+            )
+        else:
+            body.append(
+                Assign(
+                    TupleExpr([Name("value"), Name("g")]),
+                    Call(Name("value_and_grad_at"), [Name("params")]),
+                )
+            )
+    else:
+        body.append(
+            FunctionDef(
+                "grad_at",
+                [Name("p")],
+                [Return(Call(Name("grad_fn"), [Name("p"), Starred(Name("args"))]))],
+            )
+        )
+        if plan.uses_hvp:
+            body.append(
+                Assign(
+                    TupleExpr([Name("g"), Name("hvp")]),
+                    Call(Name("jax.linearize"), [Name("grad_at"), Name("params")]),
+                    comment="∇L and v ↦ ∇²L·v",
+                )
+            )
+        else:
+            body.append(Assign(Name("g"), Call(Name("grad_at"), [Name("params")])))
+    for step in plan.steps:
+        if step.kind == "hvp":
+            body.append(Assign(Name(step.out), Call(Name("hvp"), [Name(step.args[0])]), step.label))
+        elif step.kind == "dfun":
+            inner, direction = step.args
+            body.append(
+                FunctionDef(
+                    step.out, [Name("p")], [Return(_jvp(inner, direction))], docstring=step.label
+                )
+            )
+        elif step.kind == "deriv":
+            fn, free = step.args
+            call = Call(
+                Name("jax.jvp"),
+                [Name(fn), TupleExpr([Name("params")]), TupleExpr([Name(free)])],
+            )
+            body.append(Assign(Name(step.out), Index(call, 1), step.label))
+        elif step.kind == "lin":
+            body.append(Assign(Name(step.out), _lin_expr(step, h, taken), step.label))
+        elif step.kind == "dot":
+            a, b = step.args
+            body.append(Assign(Name(step.out), Call(Name("_vdot"), [Name(a), Name(b)]), step.label))
+        else:  # pragma: no cover
+            raise AssertionError(step.kind)
+    if loss:
+        terms = []
+        if plan.value_coefficient is not None:
+            terms.append(Scaled(Coefficient(*plan.value_coefficient, h), Name("value")))
+        if plan.result:
+            terms.append(Name(plan.result))
+        body.append(Return(Sum(terms) if terms else Call(Name("jnp.zeros_like"), [Name("value")])))
+    else:
+        if plan.result:
+            body.append(Return(Name(plan.result)))
+        else:
+            body.append(Return(_tree_map(Name("jnp.zeros_like"), Name("g"))))
+    return body
+
+
+_VDOT = FunctionDef(
+    "_vdot",
+    [Name("a"), Name("b")],
+    [
+        Return(
+            Call(
+                Name("sum"),
+                [
+                    Call(
+                        Name("jax.tree_util.tree_leaves"),
+                        [_tree_map(Name("jnp.vdot"), Name("a"), Name("b"))],
+                    )
+                ],
+            )
+        )
+    ],
+    docstring="Full contraction a·b of two pytrees of the same structure.",
+)
+
+
+_RESERVED = frozenset(
+    "h loss_fn jax jnp g p v s params args value lin hvp grad_fn grad_at value_and_grad_fn "
+    "value_and_grad_at field loss sum _vdot".split()
+)
+
+
+def _method_name(method) -> str:
+    return getattr(method, "name", None) or type(method).__name__
+
+
+def _module(plan: Plan, formula: str, method, order: int, kind: str, name: str) -> Module:
+    symbols = [s.name for s in plan.symbols]
+    for s in symbols:
+        if not s.isidentifier() or s in _RESERVED or re.fullmatch(r"v\d+|d_\w*|a\d+", s):
+            raise ValueError(
+                f"method parameter {s!r} cannot be used as an argument name of the generated "
+                "code (it is not an identifier or is taken); rename the sympy symbol, e.g. "
+                f"sympy.Symbol({s + '_'!r})"
+            )
+    params = [Name("loss_fn"), Name("h"), *(Name(s) for s in symbols)]
+    what = "field" if kind == "field" else "loss"
+    hyper = "".join(f", {s}" for s in symbols)
+    doc_common = (
+        "Conventions: f = −∇L; F(•) = f, F([t1..tm]) = f^(m)(F(t1), ..., F(tm));\n"
+        "F(t) = (−1)^|t| G(t) with G(•) = ∇L, G([t1..tm]) = ∇^(m+1)L[G(t1), ..., G(tm), ·].\n"
+        "Derivatives of ∇L are Hessian-vector products from one linearisation and\n"
+        "nested jvps; no Hessian is formed.\n"
+    )
+    if kind == "field":
+        title = f"Modified field of {_method_name(method)} through h^{order}, in JAX."
+        formula_block = f"    f̃ = {formula}\n"
+        inner_doc = "f̃(params) as a pytree shaped like params."
+        outer_doc = (
+            f"Return params -> f̃(params) for the loss `loss_fn(params, *args)` and step h.\n\n"
+            f"f̃ = {formula}"
+        )
+        value_and_grad = Assign(Name("grad_fn"), Call(Name("jax.grad"), [Name("loss_fn")]))
+    else:
+        title = f"Modified loss of {_method_name(method)} through h^{order}, in JAX."
+        formula_block = (
+            f"    L̃ = {formula}\n\nf̃ = −∇L̃ through h^{order} (the flow of L̃ follows the method).\n"
+        )
+        inner_doc = "L̃(params), a scalar."
+        outer_doc = (
+            f"Return params -> L̃(params) for the loss `loss_fn(params, *args)` and step h.\n\n"
+            f"L̃ = {formula}"
+        )
+        value_and_grad = Assign(
+            Name("value_and_grad_fn"), Call(Name("jax.value_and_grad"), [Name("loss_fn")])
+        )
+    docstring = (
+        f"{title}\n\n{formula_block}\n{doc_common}\n"
+        f"Generated by bea.jax.module_source(method, order={order}, kind={kind!r}); "
+        "needs only jax.\n"
+        f"Use: {name}(loss_fn, h{hyper})(params, *args)\n"
+    )
+    inner = FunctionDef(
+        what, [Name("params"), Starred(Name("args"))], _body(plan, "h"), docstring=inner_doc
+    )
+    outer = FunctionDef(
+        name, params, [value_and_grad, inner, Return(Name(what))], docstring=outer_doc
+    )
+    body = ([_VDOT] if any(s.kind == "dot" for s in plan.steps) else []) + [outer]
+    return Module(docstring, [Import("jax"), Import("jax.numpy", "jnp")], body)
+
+
+# ----------------------------------------------------------------------------
+# Public API
+# ----------------------------------------------------------------------------
+
+
+def _field_parts(method, order):
+    _check_method(method)
+    order = _check_order(order)
+    me = _bea_modified_equation(method, order=order)
+    return field_plan(me), me.text()
+
+
+def _loss_parts(method, order):
+    _check_method(method)
+    order = _check_order(order)
+    ml = _bea_modified_loss(method, order=order)
+    if ml.gradient_order < order:
+        name = _method_name(method)
+        raise ValueError(
+            f"the modified field of {name} is a gradient only through h^{ml.gradient_order} "
+            f"(gradient order {ml.gradient_order}), so there is no modified loss of order "
+            f"{order}. Ask for order<={ml.gradient_order}, or use "
+            f"bea.jax.modified_field(loss_fn, method, order={order}, h=h) for the full field."
+        )
+    text = ml.loss_text() + f" + O(h{_sup(order + 1)})"
+    return loss_plan(ml.loss_terms()), text
+
+
+def _sup(k: int) -> str:
+    return "".join("⁰¹²³⁴⁵⁶⁷⁸⁹"[int(d)] for d in str(k))
+
+
+def module_source(method, order: int, kind: str = "field", name: str | None = None) -> str:
+    """Source of a standalone Python module evaluating a modified field or loss.
+
+    The module imports only jax and defines ``name(loss_fn, h, *method_params)``
+    returning ``params -> f̃(params)`` (``kind="field"``, a pytree like params) or
+    ``params -> L̃(params)`` (``kind="loss"``, a scalar); the formula is in its
+    docstring. Normalisation: f̃ = Σ_t h^{|t|−1} ω(t)/σ(t) F(t) through h^order,
+    L̃ = Σ_τ h^{|τ|−1} c(τ) S(τ) through h^order ≤ the gradient order, f = −∇L.
+    Symbolic method parameters (β, ...) become arguments after ``h``.
+
+    Parameters
+    ----------
+    method : a bea method, e.g. ``bea.gd()``, ``bea.rk4()``.
+    order : int ≥ 0, the highest power of h kept.
+    kind : ``"field"`` or ``"loss"``.
+    name : the generated function's name (default ``"modified_field"`` /
+        ``"modified_loss"``).
+
+    Examples
+    --------
+    >>> import bea, bea.jax
+    >>> src = bea.jax.module_source(bea.gd(), order=1, kind="loss")
+    >>> ns = {}
+    >>> exec(src, ns)
+    >>> import jax.numpy as jnp
+    >>> float(ns["modified_loss"](lambda x: jnp.sum(x**2), 0.5)(jnp.array([1.0])))  # 1 + 0.5/4*4
+    1.5
+    """
+    if kind not in ("field", "loss"):
+        raise ValueError(f'kind must be "field" or "loss", got {kind!r}')
+    name = name or f"modified_{kind}"
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"name must be a Python identifier, got {name!r}")
+    order = _check_order(order)
+    plan, formula = _field_parts(method, order) if kind == "field" else _loss_parts(method, order)
+    return PythonPrinter().doprint(_module(plan, formula, method, order, kind, name))
+
+
+def _compile(source: str, name: str):
+    namespace: dict = {}
+    exec(compile(source, f"<bea.jax generated {name}>", "exec"), namespace)
+    return namespace[name]
+
+
+def _build(kind, loss_fn, method, order, h, params):
+    _check_loss_fn(loss_fn)
+    order = _check_order(order)
+    h = _check_h(h)
+    plan, formula = _field_parts(method, order) if kind == "field" else _loss_parts(method, order)
+    name = f"modified_{kind}"
+    source = PythonPrinter().doprint(_module(plan, formula, method, order, kind, name))
+    hyper = _hyper_values(plan.symbols, params)
+    fn = _compile(source, name)(_checked_loss(loss_fn), h, **hyper)
+    fn.source = source
+    fn.cost = plan.cost()
+    return fn
+
+
+def modified_field(loss_fn, method, order: int, h, params=None):
+    """The modified field f̃ of ``method`` on ``loss_fn`` through h^order, as a JAX function.
+
+    Normalisation: f̃ = Σ_{|t| ≤ order+1} h^{|t|−1} ω(t)/σ(t) F(t), f = −∇L,
+    F(•) = f, F([t1..tm]) = f^{(m)}(F(t1), ..., F(tm)); for gradient descent
+    f̃ = f − h/2 f'f + h²(1/12 f''(f,f) + 1/3 f'f'f) + O(h³). The float
+    coefficients are rounded from the exact ones.
+
+    Parameters
+    ----------
+    loss_fn : callable ``(params, *args) -> scalar`` (params: any pytree of float
+        arrays; extra args such as a batch are passed through).
+    method : a bea method (``bea.gd()``, ``bea.rk4()``, ``bea.runge_kutta(A, b)``, ...).
+    order : int ≥ 0.
+    h : positive step size (a number, or a scalar array to vmap over).
+    params : values for the method's symbolic parameters, ``{"beta": 0.9}`` or
+        ``{sympy.Symbol("beta"): 0.9}``; None when it has none.
+
+    Returns
+    -------
+    callable ``(params, *args) -> pytree`` shaped like params; jittable and
+    vmappable. ``.source`` holds the generated module and ``.cost`` the
+    derivative steps (see the module docstring for the cost model).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, bea, bea.jax
+    >>> f = bea.jax.modified_field(lambda x: jnp.sum(x**4) / 4, bea.gd(), order=1, h=0.1)
+    >>> f(jnp.array([1.0]))  # -x³ - h/2 (3x²)(x³) = -1 - 0.15
+    Array([-1.15], dtype=float32)
+    """
+    return _build("field", loss_fn, method, order, h, params)
+
+
+def modified_loss(loss_fn, method, order: int, h, params=None):
+    """The modified loss L̃ of ``method`` on ``loss_fn`` through h^order, as a JAX function.
+
+    Normalisation: L̃ = Σ_τ h^{|τ|−1} c(τ) S(τ) over free trees with at most
+    order + 1 nodes, S(•) = L, S(•—•) = ‖∇L‖², ...; f̃ = −∇L̃ through h^order.
+    For gradient descent L̃ = L + h/4 ‖∇L‖² + O(h²) (Barrett & Dherin 2021).
+    Only orders up to the method's gradient order exist (1 for gradient
+    descent, 3 for RK4); beyond it a ValueError says so.
+
+    Parameters are those of :func:`modified_field`. The result maps
+    ``(params, *args)`` to a scalar and is differentiable (``jax.grad``),
+    jittable and vmappable.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp, bea, bea.jax
+    >>> Lt = bea.jax.modified_loss(lambda x: jnp.sum(x**2) / 2, bea.gd(), order=1, h=0.5)
+    >>> float(Lt(jnp.array([2.0])))  # 2 + 0.5/4 * 4
+    2.5
+    """
+    return _build("loss", loss_fn, method, order, h, params)
+
+
+def plan_cost(method, order: int, kind: str = "field") -> dict:
+    """Derivative steps of the generated code.
+
+    ``{"grad": 1, "hvp": n1, "deriv2": n2, ...}``: ``hvp`` Hessian-vector
+    products from one linearisation, ``deriv<m>`` derivatives
+    ∇^{m+1}L[a1, ..., am, ·] taken as a jvp of a nested-jvp function, and
+    ``dfun<k>`` the nested-jvp functions defined (k nested jvps each).
+    """
+    plan, _ = _field_parts(method, order) if kind == "field" else _loss_parts(method, order)
+    return plan.cost()

@@ -1,0 +1,251 @@
+"""Evaluation plans: which derivatives of ∇L a modified field or loss needs.
+
+A plan is a straight-line program over vectors (pytrees shaped like the
+parameters) with four kinds of step:
+
+``hvp``     v ↦ ∇²L·v, from one linearisation of ∇L at the point;
+``dfun``    defines p ↦ ∇^{k+1}L(p)[a1, ..., ak, ·] by k nested jvps of ∇L;
+``deriv``   ∇^{m+1}L[a1, ..., a_{m−1}, w, ·] = jvp of a ``dfun`` along w (m ≥ 2);
+``lin``     a linear combination Σ c_i v_i with c_i = r_i h^{k_i};
+``dot``     a full contraction a·b (only in losses).
+
+It is built from the exact coefficients by multilinearity. With
+F(t) = (−1)^{|t|} G(t), G(•) = g = ∇L and G([t1..tm]) = ∇^{m+1}L[G(t1), ..., G(tm), ·],
+a sum Σ_t c_t G(t) over trees whose roots have m children is grouped by the
+m − 1 smallest children ("fixed") and the derivative is taken once per group
+along the combined largest children ("free"):
+
+    Σ_t c_t ∇^{m+1}L[fixed, G(u_t), ·] = ∇^{m+1}L[fixed, Σ_t c_t G(u_t), ·],
+
+recursively. Every tree vector G(t), every combination and every derivative
+function is computed once (memoised by its inputs). A modified loss
+L̃ = Σ_τ h^{|τ|−1} c(τ) S(τ) uses S(τ) = ∇L·G(t_τ), with t_τ the tree left when
+a leaf of τ is cut off (rooted at the leaf's neighbour), so
+L̃ = c(•) L + ∇L·Σ_τ h^{|τ|−1} c(τ) G(t_τ): one combination and one dot product.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from .._loss import gradient_text
+from .._trees import FreeTree, RootedTree
+
+__all__ = ["Plan", "field_plan", "loss_plan"]
+
+
+@dataclass
+class Step:
+    kind: str  # "hvp" | "dfun" | "deriv" | "lin" | "dot"
+    out: str
+    args: tuple = ()
+    coefficients: tuple = ()  # for "lin": ((r, k), ...) matching args
+    order: int = 0  # derivative order m of ∇^{m+1}L for "hvp"/"deriv"
+    label: str = ""
+
+
+@dataclass
+class Plan:
+    """A straight-line program; ``result`` names the returned vector."""
+
+    kind: str  # "field" | "loss"
+    steps: list = field(default_factory=list)
+    result: str = ""
+    value_coefficient: tuple | None = None  # (r, 0) multiplying L in a loss
+    symbols: tuple = ()
+
+    def cost(self) -> dict:
+        """Counts of each kind of derivative step: {"hvp": n, "deriv2": n, ...}."""
+        out: dict[str, int] = {"grad": 1, "hvp": 0}
+        for s in self.steps:
+            if s.kind == "hvp":
+                out["hvp"] += 1
+            elif s.kind == "deriv":
+                key = f"deriv{s.order}"
+                out[key] = out.get(key, 0) + 1
+            elif s.kind == "dfun":
+                key = f"dfun{s.order}"
+                out[key] = out.get(key, 0) + 1
+        return out
+
+    @property
+    def uses_hvp(self) -> bool:
+        return any(s.kind == "hvp" for s in self.steps)
+
+
+def _by_size(t: RootedTree):
+    return (len(t), t._key)
+
+
+class _Planner:
+    def __init__(self, kind: str):
+        self.plan = Plan(kind)
+        self.names = 0
+        self.tree_names: dict[RootedTree, str] = {RootedTree("[]"): "g"}
+        self.combos: dict[frozenset, str] = {}
+        self.derivs: dict[tuple, str] = {}
+        self.dfuns: dict[tuple, str] = {}
+        self.labels: dict[str, str] = {"g": "∇L"}
+
+    def _new(self) -> str:
+        self.names += 1
+        return f"v{self.names}"
+
+    # -- single trees ---------------------------------------------------------------
+    def tree(self, t: RootedTree) -> str:
+        """Name of the vector G(t)."""
+        name = self.tree_names.get(t)
+        if name is None:
+            kids = sorted(t.children, key=_by_size)
+            fixed = tuple(self.tree(c) for c in kids[:-1])
+            name = self.deriv(fixed, self.tree(kids[-1]), label=gradient_text(t))
+            self.tree_names[t] = name
+        return name
+
+    def deriv(self, fixed: tuple, free: str, label: str = "") -> str:
+        """Name of ∇^{m+1}L[fixed..., free, ·] with m = len(fixed) + 1."""
+        key = (fixed, free)
+        name = self.derivs.get(key)
+        if name is not None:
+            return name
+        name = self._new()
+        m = len(fixed) + 1
+        if not label:
+            args = ", ".join(self.labels[a] for a in (*fixed, free))
+            label = f"∇{_sup(m + 1)}L[{args}]" if m > 1 else f"∇²L·{self.labels[free]}"
+        if m == 1:
+            self.plan.steps.append(Step("hvp", name, (free,), order=1, label=label))
+        else:
+            fn = self.dfun(fixed)
+            self.plan.steps.append(Step("deriv", name, (fn, free), order=m, label=label))
+        self.derivs[key] = name
+        self.labels[name] = label
+        return name
+
+    def dfun(self, fixed: tuple) -> str:
+        """Name of the function p ↦ ∇^{k+1}L(p)[fixed..., ·], k = len(fixed)."""
+        name = self.dfuns.get(fixed)
+        if name is None:
+            inner = "grad_at" if len(fixed) == 1 else self.dfun(fixed[:-1])
+            name = "d_" + "_".join(fixed)
+            args = ", ".join(self.labels[a] for a in fixed)
+            label = f"p ↦ ∇{_sup(len(fixed) + 1)}L(p)[{args}]"
+            self.plan.steps.append(
+                Step("dfun", name, (inner, fixed[-1]), order=len(fixed), label=label)
+            )
+            self.dfuns[fixed] = name
+        return name
+
+    # -- combinations ---------------------------------------------------------------
+    def combo(self, terms: dict[RootedTree, tuple]) -> str:
+        """Name of Σ_t r_t h^{k_t} G(t) for ``terms = {t: (r_t, k_t)}``."""
+        terms = {t: c for t, c in terms.items() if c[0] != 0}
+        if not terms:
+            raise ValueError("empty combination")
+        key = frozenset(terms.items())
+        if key in self.combos:
+            return self.combos[key]
+        if len(terms) == 1:
+            ((t, c),) = terms.items()
+            if c == (1, 0):
+                return self.tree(t)
+        parts: list[tuple[tuple, str]] = []
+        groups: dict[tuple, dict[RootedTree, tuple]] = {}
+        for t in sorted(terms, key=_by_size):
+            c = terms[t]
+            if len(t) == 1:
+                parts.append((c, "g"))
+                continue
+            kids = sorted(t.children, key=_by_size)
+            fixed = tuple(kids[:-1])
+            groups.setdefault(fixed, {})[kids[-1]] = c
+        for fixed, free in groups.items():
+            fixed_names = tuple(self.tree(u) for u in fixed)
+            if len(free) == 1:
+                ((u, c),) = free.items()
+                parts.append((c, self.deriv(fixed_names, self.tree(u))))
+            else:
+                parts.append(((1, 0), self.deriv(fixed_names, self.combo(free))))
+        if len(parts) == 1 and parts[0][0] == (1, 0):
+            name = parts[0][1]
+        else:
+            name = self._new()
+            self.plan.steps.append(
+                Step(
+                    "lin",
+                    name,
+                    tuple(n for _, n in parts),
+                    coefficients=tuple(c for c, _ in parts),
+                )
+            )
+            self.labels[name] = name
+        self.combos[key] = name
+        return name
+
+
+def _sup(k: int) -> str:
+    return "".join("⁰¹²³⁴⁵⁶⁷⁸⁹"[int(d)] for d in str(k))
+
+
+def _exact(c) -> sp.Expr:
+    c = sp.sympify(c)
+    if c.is_Float:
+        c = sp.nsimplify(c, rational=True)
+    return c
+
+
+def field_plan(equation) -> Plan:
+    """Plan for f̃ = Σ_t h^{|t|−1} ω(t)/σ(t) (−1)^{|t|} G(t) (``equation``: a ModifiedEquation)."""
+    planner = _Planner("field")
+    terms: dict[RootedTree, tuple] = {}
+    symbols: set = set()
+    for t, omega in equation:
+        omega = _exact(omega)
+        if omega == 0:
+            continue
+        if t.colours > 1:
+            raise NotImplementedError(
+                "code generation handles one loss (uncoloured trees); this method's series "
+                f"has coloured tree {t}"
+            )
+        symbols |= omega.free_symbols
+        terms[t] = (sp.Integer(-1) ** len(t) * omega / t.symmetry(), len(t) - 1)
+    planner.plan.result = planner.combo(terms) if terms else ""
+    planner.plan.symbols = tuple(sorted(symbols, key=lambda s: s.name))
+    return planner.plan
+
+
+def _leaf_cut(tau: FreeTree) -> RootedTree:
+    """The rooted tree left by cutting a leaf off τ (|τ| ≥ 2), of least height."""
+    best = None
+    for r in tau.rootings():
+        if len(r.children) == 1:
+            (t,) = r.children
+            if best is None or (t.height(), t._key) < (best.height(), best._key):
+                best = t
+    assert best is not None
+    return best
+
+
+def loss_plan(terms) -> Plan:
+    """Plan for L̃ = Σ_τ h^{|τ|−1} c(τ) S(τ) from ``terms = [(τ, c(τ)), ...]``."""
+    planner = _Planner("loss")
+    vector: dict[RootedTree, tuple] = {}
+    symbols: set = set()
+    for tau, c in terms:
+        c = _exact(c)
+        if c == 0:
+            continue
+        symbols |= c.free_symbols
+        if len(tau) == 1:
+            planner.plan.value_coefficient = (c, 0)
+        else:
+            vector[_leaf_cut(tau)] = (c, len(tau) - 1)
+    if vector:
+        v = planner.combo(vector)
+        planner.plan.steps.append(Step("dot", "s", ("g", v), label=f"∇L·{planner.labels[v]}"))
+        planner.plan.result = "s"
+    planner.plan.symbols = tuple(sorted(symbols, key=lambda s: s.name))
+    return planner.plan
