@@ -17,6 +17,10 @@ from ._methods import RungeKutta
 from ._programs import Optimizer
 from ._series import _exact
 
+#: default symbolic hyperparameters
+BETA = sp.Symbol("beta")
+C = sp.Symbol("c")
+
 __all__ = [
     "alternating_gd",
     "ema_momentum",
@@ -76,7 +80,7 @@ def _heavy_ball_rule(x, state, step, beta):
     return x + step(x) + beta * (x - x_prev), (x,)
 
 
-def heavy_ball(beta=sp.Symbol("beta")) -> Optimizer:
+def heavy_ball(beta=BETA) -> Optimizer:
     """Polyak heavy ball: x⁺ = x − h∇L(x) + β(x − x_prev).
 
     Underlying one-step method moves at effective step h/(1−β):
@@ -95,7 +99,7 @@ def _ema_rule(x, state, step, beta):
     return x - u_new, (u_new,)
 
 
-def ema_momentum(beta=sp.Symbol("beta")) -> Optimizer:
+def ema_momentum(beta=BETA) -> Optimizer:
     """Momentum in EMA form: m ← βm + (1−β)∇L(x), x ← x − h m.
 
     Written over points with u = h·m: ``u = beta*u - (1-beta)*step(x)``,
@@ -113,7 +117,7 @@ def _nesterov_rule(x, state, step, beta):
     return y + step(y), (x,)
 
 
-def nesterov(beta=sp.Symbol("beta")) -> Optimizer:
+def nesterov(beta=BETA) -> Optimizer:
     """Nesterov momentum: y = x + β(x − x_prev), x⁺ = y − h∇L(y). State: x_prev."""
     _check_beta(beta, "nesterov")
     return Optimizer(
@@ -134,7 +138,7 @@ def _usam_rule(x, state, step, c):
     return x + step(x - c * step(x))
 
 
-def usam(c=sp.Symbol("c")) -> Optimizer:
+def usam(c=C) -> Optimizer:
     """Unnormalised SAM with ascent radius ρ = c·h: x⁺ = x − h∇L(x + ρ∇L(x)).
 
     Over points: ``y = x - c*step(x)`` (the ascent step), ``x + step(y)``.
