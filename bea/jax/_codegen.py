@@ -223,7 +223,7 @@ def _body(plan: Plan, h: str) -> list:
     """Statements computing ``plan`` inside ``def field(params, *args)``."""
     body: list = []
     loss = plan.kind == "loss"
-    needs_grad_at = any(s.kind in ("dfun",) for s in plan.steps)
+    needs_grad_at = any(s.kind in ("dfun", "hvp") for s in plan.steps)
     if loss:
         body.append(
             FunctionDef(
@@ -240,28 +240,12 @@ def _body(plan: Plan, h: str) -> list:
                     [Return(Index(Call(Name("value_and_grad_at"), [Name("p")]), 1))],
                 )
             )
-        if plan.uses_hvp:
-            body.append(
-                Assign(
-                    TupleExpr([TupleExpr([Name("value"), Name("g")]), Name("lin")]),
-                    Call(Name("jax.linearize"), [Name("value_and_grad_at"), Name("params")]),
-                )
+        body.append(
+            Assign(
+                TupleExpr([Name("value"), Name("g")]),
+                Call(Name("value_and_grad_at"), [Name("params")]),
             )
-            body.append(
-                FunctionDef(
-                    "hvp",
-                    [Name("v")],
-                    [Return(Index(Call(Name("lin"), [Name("v")]), 1))],
-                    docstring="∇²L·v from the one linearisation of ∇L.",
-                )
-            )
-        else:
-            body.append(
-                Assign(
-                    TupleExpr([Name("value"), Name("g")]),
-                    Call(Name("value_and_grad_at"), [Name("params")]),
-                )
-            )
+        )
     else:
         body.append(
             FunctionDef(
@@ -270,16 +254,19 @@ def _body(plan: Plan, h: str) -> list:
                 [Return(Call(Name("grad_fn"), [Name("p"), Starred(Name("args"))]))],
             )
         )
-        if plan.uses_hvp:
-            body.append(
-                Assign(
-                    TupleExpr([Name("g"), Name("hvp")]),
-                    Call(Name("jax.linearize"), [Name("grad_at"), Name("params")]),
-                    comment="∇L and v ↦ ∇²L·v",
-                )
+        body.append(Assign(Name("g"), Call(Name("grad_at"), [Name("params")])))
+    if plan.uses_hvp:
+        jvp = Call(
+            Name("jax.jvp"), [Name("grad_at"), TupleExpr([Name("params")]), TupleExpr([Name("v")])]
+        )
+        body.append(
+            FunctionDef(
+                "hvp",
+                [Name("v")],
+                [Return(Index(jvp, 1))],
+                docstring="∇²L·v (forward over reverse; jit merges the repeated primal passes).",
             )
-        else:
-            body.append(Assign(Name("g"), Call(Name("grad_at"), [Name("params")])))
+        )
     for step in plan.steps:
         if step.kind == "hvp":
             body.append(Assign(Name(step.out), Call(Name("hvp"), [Name(step.args[0])]), step.label))
