@@ -38,7 +38,8 @@ def _coef_text(c: sp.Expr, latex: bool) -> tuple[str, str]:
         if latex:
             return sign, (f"\\frac{{{a.p}}}{{{a.q}}}" if a.q != 1 else f"{a.p}")
         return sign, str(a)
-    c = sp.factor(c)
+    if sp.denom(sp.together(c)).free_symbols:
+        c = sp.factor(c)  # rational functions read best factored
     body = sp.latex(c) if latex else str(c)
     return "+", (f"\\left({body}\\right)" if latex else f"({body})")
 

@@ -35,6 +35,7 @@ import sympy as sp
 from sympy.polys.domains import QQ
 from sympy.polys.domains.domain import Domain
 
+from ._ratfunc import RationalFunctionField
 from ._trees import RootedTree, TreeTable, _check_order, table
 
 __all__ = [
@@ -78,20 +79,27 @@ def _exact(value) -> sp.Expr:
 
 
 def _domain_of(expr: sp.Expr) -> Domain:
-    syms = sorted(expr.free_symbols, key=lambda s: s.name)
+    syms = expr.free_symbols
     if not syms:
         return QQ
-    return QQ.frac_field(*syms)
+    return RationalFunctionField(syms)
 
 
 def unify_domains(*domains: Domain) -> Domain:
-    """The smallest sympy domain holding all of ``domains`` (QQ or QQ(symbols))."""
-    out = QQ
+    """The smallest domain holding all of ``domains``: QQ, or QQ(symbols).
+
+    QQ(symbols) is a :class:`~bea._ratfunc.RationalFunctionField` (FLINT
+    polynomials); sympy fraction fields given by callers are mapped onto it.
+    """
+    syms: set = set()
     for d in domains:
-        out = out.unify(d)
-    if not out.is_Field:
-        out = out.get_field()
-    return out
+        if d is None or d == QQ:
+            continue
+        gens = getattr(d, "symbols", None) or getattr(d, "gens", None)
+        if not gens:
+            raise TypeError(f"unsupported coefficient domain {d!r}")
+        syms |= {sp.sympify(g) for g in gens}
+    return RationalFunctionField(syms) if syms else QQ
 
 
 def _from_sympy_list(values) -> tuple[Domain, list]:
