@@ -152,6 +152,43 @@ class ModifiedLoss:
             out.extend(self.split(k)[1])
         return out
 
+    def hessian_metric_form(self, k: int) -> bool:
+        """Whether the h^k field lies in the span of (∇²L)^j ∇S(τ), j + |τ| = k + 1.
+
+        A field −P_h ∇L̃_h with P_h = Σ_j p_j h^j (∇²L)^j (a symmetric series
+        in the Hessian) has, at h^k, terms (∇²L)^j ∇S(τ) with j + |τ| − 1 = k.
+        This checks the *relaxed* condition that the h^k part is any linear
+        combination of those (necessary for a metric form). Through h³ it
+        holds for every B-series method (non-uniquely); at h⁴ the span has
+        rank 7 among the 9 rooted trees with 5 nodes and gradient descent,
+        heavy ball and RK4 all fall outside it, so no metric form of this
+        kind exists at every order — the vertex-average split of
+        :meth:`split` is the canonical decomposition instead.
+        """
+        _check_order(k, "k")
+        if k > self.order:
+            raise ValueError(f"order {k} is beyond this result's order {self.order}")
+        if self.equation.colours != 1:
+            raise NotImplementedError("metric forms are analysed for one loss only")
+        tab = self._tab
+        series = self.equation.series
+        n = k + 1
+        ids = list(tab.ids(n))
+        pos = {t: i for i, t in enumerate(ids)}
+        gens = []
+        for j in range(k + 1):
+            for members in tab.free_classes(n - j).values():
+                v = [0] * len(ids)
+                for t in members:
+                    for _ in range(j):
+                        t = tab.graft(0, [t])  # (∇²L)·G(t) = G([t])
+                    v[pos[t]] += 1
+                gens.append(v)
+        # field in the G basis: Σ_t (−1)^{|t|} ω(t)/σ(t) G(t)
+        target = sp.Matrix([(-1) ** n * series.domain.to_sympy(series.coeffs[t]) for t in ids])
+        G = sp.Matrix(gens).T
+        return G.rank() == G.row_join(target).rank()
+
     # -- concrete evaluation --------------------------------------------------
     def on(self, loss, variables, h: sp.Symbol = h) -> sp.Expr:
         """L̃ on a concrete sympy loss, through :attr:`gradient_order` (a polynomial in h).

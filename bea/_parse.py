@@ -63,6 +63,10 @@ MAX_EXPONENT = 1000
 MAX_NAME_LENGTH = 32
 # Largest exact number (in bits) a power may produce: about 30 000 decimal digits.
 _MAX_RESULT_BITS = 100_000
+# Largest number (in bits) whose non-integer power sympy is asked to simplify: sympy
+# searches such numbers for perfect powers, which takes very long beyond a few
+# thousand bits.
+_MAX_ROOT_BITS = 1024
 # Longest allowed run of digits in one number literal.
 _MAX_LITERAL_DIGITS = 1000
 
@@ -145,6 +149,11 @@ def _softplus(a: sympy.Expr) -> sympy.Expr:
     return sympy.log(1 + _exp(a))
 
 
+def _sqrt(a: sympy.Expr) -> sympy.Expr:
+    _check_power(a, sympy.Rational(1, 2))
+    return sympy.sqrt(a)
+
+
 def _exp(a: sympy.Expr) -> sympy.Expr:
     _check_exp_argument(a)
     return sympy.exp(a)
@@ -170,7 +179,7 @@ _FUNCTIONS: dict[str, _Function] = {
     "tanh": _Function(1, sympy.tanh, "hyperbolic tangent"),
     "exp": _Function(1, _exp, "exponential"),
     "log": _Function(1, sympy.log, "natural logarithm"),
-    "sqrt": _Function(1, sympy.sqrt, "square root"),
+    "sqrt": _Function(1, _sqrt, "square root"),
     "abs": _Function(1, sympy.Abs, "absolute value"),
     "sigmoid": _Function(1, _sigmoid, "1/(1 + exp(-x))"),
     "softplus": _Function(1, _softplus, "log(1 + exp(x))"),
@@ -332,7 +341,13 @@ def _check_power(base: sympy.Expr, exponent: sympy.Expr) -> None:
                 f"exponent {shown} is too large",
                 f"Numeric exponents must lie between -{MAX_EXPONENT} and {MAX_EXPONENT}.",
             )
-        bits = _rational_bits(base) * abs(exponent)
+        base_bits = _rational_bits(base)
+        if exponent.q != 1 and base_bits > _MAX_ROOT_BITS:
+            raise _PowerTooLarge(
+                f"non-integer power of a number with about {int(base_bits * 0.30103)} digits",
+                f"Roots are supported for numbers of up to {int(_MAX_ROOT_BITS * 0.30103)} digits.",
+            )
+        bits = base_bits * abs(exponent)
         if bits > _MAX_RESULT_BITS:
             raise _PowerTooLarge(
                 f"power would produce an exact number of about {int(bits * 0.30103)} digits",

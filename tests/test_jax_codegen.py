@@ -521,3 +521,18 @@ def test_cost_counts():
     assert bea.jax.plan_cost(bea.gd(), 1) == {"grad": 1, "hvp": 1}
     assert bea.jax.plan_cost(bea.gd(), 2) == {"grad": 1, "hvp": 2, "dfun1": 1, "deriv2": 1}
     assert bea.jax.plan_cost(bea.gd(), 1, kind="loss") == {"grad": 1, "hvp": 0}
+
+
+def test_heavy_ball_matches_sympy():
+    method = bea.optimizers.heavy_ball()
+    (beta,) = bea.modified_equation(method, 1).coefficient("[[]]").free_symbols
+    L, variables, loss_fn, point = PROBLEMS["sin"]
+    expr = bea.modified_equation(method, 2).on(L, variables)
+    subs = {bea.h: H, beta: sp.Rational(9, 10)}
+    subs.update({v: sp.Rational(repr(c)) for v, c in zip(variables, point)})
+    expected = np.array([float(sp.N(e.subs(subs), 30)) for e in expr])
+    field = bea.jax.modified_field(loss_fn, method, order=2, h=0.1, params={beta: 0.9})
+    _close(field(jnp.array(point)), expected)
+    loss = bea.jax.modified_loss(loss_fn, method, order=1, h=0.1, params={"beta": 0.9})
+    field1 = bea.jax.modified_field(loss_fn, method, order=1, h=0.1, params={"beta": 0.9})
+    _close(jax.grad(loss)(jnp.array(point)), -field1(jnp.array(point)))
