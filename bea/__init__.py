@@ -24,8 +24,10 @@ from ._methods import implicit_midpoint as implicit_midpoint
 from ._methods import rk4 as rk4
 from ._methods import runge_kutta as runge_kutta
 from ._modified import ModifiedEquation as ModifiedEquation
+from ._modified import ModifyingField as ModifyingField
 from ._modified import h as h
 from ._modified import modified_equation as modified_equation
+from ._modified import modifying_integrator as modifying_integrator
 from ._programs import Optimizer as Optimizer
 from ._programs import optimizer as optimizer
 from ._series import BSeries as BSeries

@@ -571,35 +571,39 @@ class _Prunings:
 
 def _substitute(b: BSeries, a: BSeries) -> BSeries:
     tab, dom = b.table, b.domain
-    bc, ac = b.coeffs, a.coeffs
-    out = [dom.zero] * len(bc)
-    for i in range(len(bc)):
-        parent, kids_of = _labelled(tab, i)
-        n = len(parent)
-        total = dom.zero
-        for mask in range(1 << (n - 1)):
-            # bit v-1 set: edge (parent[v], v) is removed
-            part_root = [0] * n
-            for v in range(1, n):
-                part_root[v] = v if (mask >> (v - 1)) & 1 else part_root[parent[v]]
-            ids = [0] * n  # id of the part-subtree hanging at v (within its part)
-            for v in range(n - 1, -1, -1):
-                ids[v] = tab.graft(0, [ids[w] for w in kids_of[v] if not (mask >> (w - 1)) & 1])
-            w = dom.one
-            roots = [v for v in range(n) if part_root[v] == v]
-            for r in roots:
-                w *= bc[ids[r]]
-                if not w:
-                    break
-            if not w:
-                continue
-            # skeleton: parts as nodes, parent part of r is the part of parent[r]
-            sk: dict[int, int] = {}
-            for r in reversed(roots):
-                sk[r] = tab.graft(0, [sk[q] for q in roots if q != 0 and part_root[parent[q]] == r])
-            total += w * ac[sk[0]]
-        out[i] = total
+    out = [substitute_at(b, a, i) for i in range(len(b.coeffs))]
     return BSeries(tab, dom, out, a.empty, b.max_nodes)
+
+
+def substitute_at(b: BSeries, a: BSeries, i: int):
+    """(b ⋆ a)(t) for the tree with id ``i`` (see :meth:`BSeries.substitute`)."""
+    tab, dom = b.table, b.domain
+    bc, ac = b.coeffs, a.coeffs
+    parent, kids_of = _labelled(tab, i)
+    n = len(parent)
+    total = dom.zero
+    for mask in range(1 << (n - 1)):
+        # bit v-1 set: the edge (parent[v], v) is removed
+        part_root = [0] * n
+        for v in range(1, n):
+            part_root[v] = v if (mask >> (v - 1)) & 1 else part_root[parent[v]]
+        ids = [0] * n  # id of the part-subtree hanging at v (within its part)
+        for v in range(n - 1, -1, -1):
+            ids[v] = tab.graft(0, [ids[w] for w in kids_of[v] if not (mask >> (w - 1)) & 1])
+        w = dom.one
+        roots = [v for v in range(n) if part_root[v] == v]
+        for r in roots:
+            w *= bc[ids[r]]
+            if not w:
+                break
+        if not w:
+            continue
+        # skeleton: parts as nodes; the parent part of r is the part of parent[r]
+        sk: dict[int, int] = {}
+        for r in reversed(roots):
+            sk[r] = tab.graft(0, [sk[q] for q in roots if q != 0 and part_root[parent[q]] == r])
+        total += w * ac[sk[0]]
+    return total
 
 
 def _labelled(tab: TreeTable, i: int) -> tuple[list[int], list[list[int]]]:
