@@ -8,6 +8,7 @@ the modified field is h f̃ = Σ_t h^{|t|} ω(t)/σ(t) F(t) with ω = log of the
 method's series.
 """
 
+from . import coordinates as coordinates
 from . import optimizers as optimizers
 from ._differentials import ElementaryDifferentials as ElementaryDifferentials
 from ._differentials import differential_latex as differential_latex

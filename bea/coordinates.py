@@ -1,0 +1,22 @@
+"""The coordinate backend: modified equations of one-step maps written in coordinates.
+
+An independent derivation that works directly with sympy in a fixed dimension
+d: expand a one-step map Φ_h(x) in h and solve the Lie-series equation for the
+modified field f̃ = f_0 + h f_1 + … order by order, so that the exact time-h
+flow of f̃ (truncated after h^p) matches Φ_h to O(h^{p+2}). It cross-checks the
+tree engine and analyses maps that are not B-series (coordinate-wise
+optimizers).
+
+* :func:`modified_field` — f̃ of a map given as a sympy Matrix in x and h.
+* :func:`flow_map` — the truncated time-h flow of a field.
+* :func:`taylor_at`, :func:`expand_in_h` — exact expansions in h.
+* :class:`HPoint`, :func:`gradient_step` — points whose coordinates are
+  truncated series in h, on which optimizer update rules run.
+"""
+
+from ._coordinates import HPoint as HPoint
+from ._coordinates import expand_in_h as expand_in_h
+from ._coordinates import flow_map as flow_map
+from ._coordinates import gradient_step as gradient_step
+from ._coordinates import modified_field as modified_field
+from ._coordinates import taylor_at as taylor_at
