@@ -142,21 +142,11 @@ def _format_error(reason: str, text: str | None, column: int | None, hint: str |
 
 
 def _sigmoid(a: sympy.Expr) -> sympy.Expr:
-    return sympy.Integer(1) / (1 + _exp(-a))
+    return sympy.Integer(1) / (1 + sympy.exp(-a))
 
 
 def _softplus(a: sympy.Expr) -> sympy.Expr:
-    return sympy.log(1 + _exp(a))
-
-
-def _sqrt(a: sympy.Expr) -> sympy.Expr:
-    _check_power(a, sympy.Rational(1, 2))
-    return sympy.sqrt(a)
-
-
-def _exp(a: sympy.Expr) -> sympy.Expr:
-    _check_exp_argument(a)
-    return sympy.exp(a)
+    return sympy.log(1 + sympy.exp(a))
 
 
 @dataclass(frozen=True)
@@ -164,7 +154,11 @@ class _Function:
     arity: int  # number of arguments; -2 means "two or more"
     build: Callable[..., sympy.Expr]
     doc: str
+    # Checks the arguments against the size limits before `build` runs.
+    guard: Callable[..., None] | None = None
 
+
+_HALF = sympy.Rational(1, 2)
 
 _FUNCTIONS: dict[str, _Function] = {
     "sin": _Function(1, sympy.sin, "sine"),
@@ -177,12 +171,12 @@ _FUNCTIONS: dict[str, _Function] = {
     "sinh": _Function(1, sympy.sinh, "hyperbolic sine"),
     "cosh": _Function(1, sympy.cosh, "hyperbolic cosine"),
     "tanh": _Function(1, sympy.tanh, "hyperbolic tangent"),
-    "exp": _Function(1, _exp, "exponential"),
+    "exp": _Function(1, sympy.exp, "exponential", lambda b, a: _check_exp_argument(a, b)),
     "log": _Function(1, sympy.log, "natural logarithm"),
-    "sqrt": _Function(1, _sqrt, "square root"),
+    "sqrt": _Function(1, sympy.sqrt, "square root", lambda b, a: _check_power(a, _HALF, b)),
     "abs": _Function(1, sympy.Abs, "absolute value"),
-    "sigmoid": _Function(1, _sigmoid, "1/(1 + exp(-x))"),
-    "softplus": _Function(1, _softplus, "log(1 + exp(x))"),
+    "sigmoid": _Function(1, _sigmoid, "1/(1 + exp(-x))", lambda b, a: _check_exp_argument(-a, b)),
+    "softplus": _Function(1, _softplus, "log(1 + exp(x))", lambda b, a: _check_exp_argument(a, b)),
     "max": _Function(-2, sympy.Max, "maximum of two or more arguments"),
     "min": _Function(-2, sympy.Min, "minimum of two or more arguments"),
 }
@@ -317,10 +311,21 @@ def _tokenize(text: str) -> list[_Token]:
 
 
 def _rational_bits(expr: sympy.Expr) -> int:
+    # Size of the largest numerator or denominator in `expr`.
     bits = 0
     for r in expr.atoms(sympy.Rational):
         bits = max(bits, abs(r.p).bit_length(), r.q.bit_length())
     return bits
+
+
+def _root_bits(expr: sympy.Expr) -> int:
+    # Total size of the nontrivial numbers in `expr`: sympy multiplies the bases
+    # of equal roots (sqrt(a)*sqrt(b) -> sqrt(a*b)), so sizes add up.
+    return sum(
+        abs(r.p).bit_length() + r.q.bit_length()
+        for r in expr.atoms(sympy.Rational)
+        if r not in (0, 1, -1)
+    )
 
 
 class _PowerTooLarge(Exception):
@@ -330,39 +335,55 @@ class _PowerTooLarge(Exception):
         self.hint = hint
 
 
-def _check_power(base: sympy.Expr, exponent: sympy.Expr) -> None:
+class _Budget:
+    """Running total of the numbers put under non-integer powers in one parse.
+
+    sympy factors the bases of rational powers (``sqrt(12) -> 2*sqrt(3)``) and
+    merges equal roots, which takes very long for large numbers; the total
+    size of such bases is therefore bounded.
+    """
+
+    __slots__ = ("root_bits",)
+
+    def __init__(self) -> None:
+        self.root_bits = 0
+
+
+def _check_power(base: sympy.Expr, exponent: sympy.Expr, budget: _Budget) -> None:
     """Raise `_PowerTooLarge` if ``base**exponent`` could blow up in sympy."""
     if isinstance(exponent, sympy.Rational):
         if abs(exponent) > MAX_EXPONENT:
             shown = str(exponent)
             if len(shown) > 20:
-                shown = f"a number with {len(shown)} digits"
+                shown = f"with {len(shown)} digits"
             raise _PowerTooLarge(
                 f"exponent {shown} is too large",
                 f"Numeric exponents must lie between -{MAX_EXPONENT} and {MAX_EXPONENT}.",
             )
-        base_bits = _rational_bits(base)
-        if exponent.q != 1 and base_bits > _MAX_ROOT_BITS:
-            raise _PowerTooLarge(
-                f"non-integer power of a number with about {int(base_bits * 0.30103)} digits",
-                f"Roots are supported for numbers of up to {int(_MAX_ROOT_BITS * 0.30103)} digits.",
-            )
-        bits = base_bits * abs(exponent)
+        if exponent.q != 1:
+            budget.root_bits += _root_bits(base)
+            if budget.root_bits > _MAX_ROOT_BITS:
+                digits = int(_MAX_ROOT_BITS * 0.30103)
+                raise _PowerTooLarge(
+                    "numbers under non-integer powers (roots) are too large",
+                    f"The numbers under roots may have about {digits} digits in total.",
+                )
+        bits = _rational_bits(base) * abs(exponent)
         if bits > _MAX_RESULT_BITS:
             raise _PowerTooLarge(
                 f"power would produce an exact number of about {int(bits * 0.30103)} digits",
                 "Use smaller numbers or exponents.",
             )
     if base == sympy.E:
-        _check_exp_argument(exponent)
+        _check_exp_argument(exponent, budget)
 
 
-def _check_exp_argument(arg: sympy.Expr) -> None:
+def _check_exp_argument(arg: sympy.Expr, budget: _Budget) -> None:
     # sympy rewrites exp(c*log(b)) as b**c, which must obey the same limits.
     for term in sympy.Add.make_args(arg):
         coeff, rest = term.as_coeff_Mul()
         if isinstance(rest, sympy.log):
-            _check_power(rest.args[0], coeff)
+            _check_power(rest.args[0], coeff, budget)
 
 
 # --------------------------------------------------------------------------- parser
@@ -376,6 +397,7 @@ class _Parser:
         self.depth = 0
         self.fixed = variables
         self.seen: dict[str, sympy.Symbol] = {}
+        self.budget = _Budget()
 
     # -- helpers
 
@@ -422,7 +444,7 @@ class _Parser:
     def unexpected_after_operand(self, tok: _Token) -> ExpressionError:
         prev = self.tokens[self.index - 1]
         if tok.kind in (_NUM, _NAME, _LPAR):
-            left = prev.text
+            left = prev.text if prev.kind in (_NUM, _NAME) else "(...)"
             right = tok.text
             if tok.kind == _LPAR:
                 right = "(...)"
@@ -480,10 +502,13 @@ class _Parser:
             exponent = self.unary()
             self.leave()
             try:
-                _check_power(base, exponent)
+                _check_power(base, exponent, self.budget)
             except _PowerTooLarge as exc:
                 raise self.error(exc.reason, tok, exc.hint) from None
-            return base**exponent
+            try:
+                return base**exponent
+            except (ValueError, TypeError, ArithmeticError) as exc:
+                raise self.error(f"cannot evaluate the power: {exc}", tok) from None
         return base
 
     def primary(self) -> sympy.Expr:
@@ -646,10 +671,19 @@ class _Parser:
                 name_tok,
                 f"{name}: {func.doc}.",
             )
+        if func.guard is not None:
+            try:
+                func.guard(self.budget, *args)
+            except _PowerTooLarge as exc:
+                raise self.error(exc.reason, name_tok, exc.hint) from None
         try:
             return func.build(*args)
-        except _PowerTooLarge as exc:
-            raise self.error(exc.reason, name_tok, exc.hint) from None
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            raise self.error(
+                f"cannot evaluate {name}(...): {exc}",
+                name_tok,
+                "Check the arguments; max and min need real, comparable arguments.",
+            ) from None
 
 
 # --------------------------------------------------------------------------- API
@@ -755,9 +789,15 @@ def parse_expression(
     parser = _Parser(text, fixed)
     try:
         expr = parser.parse()
+    except ExpressionError:
+        raise
     except RecursionError:  # pragma: no cover - the depth limit triggers first
         raise ExpressionError(
             "expression is nested too deeply", hint="Simplify the expression."
+        ) from None
+    except (ValueError, TypeError, ArithmeticError) as exc:  # pragma: no cover - sympy failure
+        raise ExpressionError(
+            f"cannot build the expression: {exc}", text, hint="Simplify the expression."
         ) from None
     if fixed is not None:
         symbols = tuple(fixed.values())
