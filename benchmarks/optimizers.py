@@ -1,0 +1,110 @@
+"""Benchmark: time to the modified loss of optimizer programs.
+
+For each case, the wall time of ``bea.modified_loss(opt, order)``: running the
+update rule on B-series, solving for the underlying one-step method tree by
+tree, taking the logarithm and splitting each order into gradient part and
+remainder. Cases:
+
+* heavy ball with symbolic β (coefficients are rational functions of β), and
+  with β = 9/10, through orders 3, 6, 9 (up to ``--max-order``);
+* reshuffled SGD with m = 2, 3, 4 mini-batches (coloured trees, averaged over
+  the m! orderings), through order 3.
+
+Each case runs in a fresh Python process (no cache carries over) under a
+per-case time limit; a case past it is reported as "timeout". Target: heavy
+ball, symbolic β, order 6 in at most 10 s.
+
+Usage::
+
+    python benchmarks/optimizers.py [--max-order 9] [--timeout 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# run from a source checkout without installing: the repository root holds bea/
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+TARGETS = {("heavy_ball(beta)", 6): 10.0}
+
+
+def _optimizer(case: str):
+    import sympy
+
+    from bea import optimizers
+
+    if case == "heavy_ball(beta)":
+        return optimizers.heavy_ball()
+    if case == "heavy_ball(9/10)":
+        return optimizers.heavy_ball(sympy.Rational(9, 10))
+    if case.startswith("reshuffled_sgd(m="):
+        return optimizers.reshuffled_sgd(int(case[len("reshuffled_sgd(m=") : -1]))
+    raise ValueError(f"unknown case {case!r}")
+
+
+def _child(case: str, order: int) -> None:
+    import bea
+
+    opt = _optimizer(case)
+    start = time.perf_counter()
+    ml = bea.modified_loss(opt, order)
+    elapsed = time.perf_counter() - start
+    print(json.dumps({"seconds": elapsed, "gradient_order": ml.gradient_order}))
+
+
+def _measure(case: str, order: int, timeout: float) -> dict:
+    cmd = [sys.executable, __file__, "--child", case, str(order)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return {"status": "timeout"}
+    if done.returncode != 0:
+        tail = done.stderr.strip().splitlines()[-1:] or ["?"]
+        return {"status": f"error: {tail[0]}"}
+    return {"status": "ok", **json.loads(done.stdout.strip().splitlines()[-1])}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--max-order", type=int, default=9, help="highest heavy-ball order")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds per case")
+    parser.add_argument("--child", nargs=2, metavar=("CASE", "ORDER"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(args.child[0], int(args.child[1]))
+        return
+
+    cases = [
+        (name, order)
+        for name in ("heavy_ball(beta)", "heavy_ball(9/10)")
+        for order in (3, 6, 9)
+        if order <= args.max_order
+    ]
+    cases += [(f"reshuffled_sgd(m={m})", 3) for m in (2, 3, 4)]
+
+    header = f"{'optimizer':<20} {'order':>5} {'time [s]':>10} {'grad. order':>11}  target"
+    print(header)
+    print("-" * len(header))
+    for name, order in cases:
+        r = _measure(name, order, args.timeout)
+        target = TARGETS.get((name, order))
+        if r["status"] == "ok":
+            shown = f"{r['seconds']:10.3f}"
+            grad = f"{r['gradient_order']:>11}"
+            verdict = "" if target is None else ("ok" if r["seconds"] <= target else "MISSED")
+        else:
+            shown, grad = f"{r['status']:>10}", f"{'':>11}"
+            verdict = "" if target is None else "MISSED"
+        if target is not None:
+            verdict = f"<= {target:g} s: {verdict}"
+        print(f"{name:<20} {order:>5} {shown} {grad}  {verdict}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
