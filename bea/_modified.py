@@ -172,8 +172,6 @@ def _fields_for(field, variables, colours: int) -> list[sp.Matrix]:
                 f" (one per colour), got {field!r}"
             )
         return [_one_field(f, variables) for f in field]
-    if isinstance(field, (list, tuple)) and len(field) == 1 and len(variables) != 1:
-        field = field[0]
     return [_one_field(field, variables)]
 
 

@@ -26,6 +26,7 @@ canonical, immutable, hashable value built from nested tuples.
 from __future__ import annotations
 
 import math
+import numbers
 from bisect import insort
 from collections.abc import Iterator
 
@@ -521,8 +522,9 @@ def butcher_product(t: RootedTree, u: RootedTree) -> RootedTree:
 
 
 def _check_order(n, name="n") -> int:
-    if isinstance(n, bool) or not isinstance(n, int):
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise ValueError(f"{name} must be a non-negative int, got {n!r} ({type(n).__name__})")
+    n = int(n)
     if n < 0:
         raise ValueError(f"{name} must be a non-negative int, got {n}")
     return n

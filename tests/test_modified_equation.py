@@ -413,11 +413,6 @@ def test_on_with_bad_input_raises_value_error(field, variables, match):
         me.on(field, variables)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a one-component list with two variables is silently read as a loss "
-    "(f = −∇x) instead of being rejected as a field of the wrong shape",
-)
 def test_on_rejects_a_one_component_field_for_two_variables():
     me = bea.modified_equation(bea.gd(), order=1)
     with pytest.raises(ValueError, match=r"expected shape \(2, 1\).*got \(1, 1\)"):
