@@ -10,6 +10,8 @@ optimizers).
 * :func:`modified_field` — f̃ of a map given as a sympy Matrix in x and h.
 * :func:`flow_map` — the truncated time-h flow of a field.
 * :func:`taylor_at`, :func:`expand_in_h` — exact expansions in h.
+* :func:`coordinate_modified_equation`, :func:`underlying_map` — the same for
+  optimizer update rules (``bea.Optimizer``), methods with memory included.
 * :class:`HPoint`, :func:`gradient_step` — points whose coordinates are
   truncated series in h, on which optimizer update rules run.
 """
@@ -20,3 +22,5 @@ from ._coordinates import flow_map as flow_map
 from ._coordinates import gradient_step as gradient_step
 from ._coordinates import modified_field as modified_field
 from ._coordinates import taylor_at as taylor_at
+from ._coordinate_programs import coordinate_modified_equation as coordinate_modified_equation
+from ._coordinate_programs import underlying_map as underlying_map

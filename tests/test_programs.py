@@ -422,11 +422,6 @@ def test_jax_alternating_gd(m, k):
     _assert_close(got, np.array(ref))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runge_kutta rules multiply arrays by sympy Rationals/Integers from the tableau, "
-    "which sympy tries to sympify (TypeError on JAX arrays)",
-)
 def test_jax_runge_kutta_rk4():
     ref, z = [], Z0.copy()
     for _ in range(STEPS):
