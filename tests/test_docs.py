@@ -5,7 +5,9 @@
    block ``bea ...`` (through the command line's entry point). A block
    followed directly by a ```text block documents its output: the text block
    must be exactly what the code prints (trailing whitespace aside), so every
-   formula and number shown in the docs is one bea produces.
+   formula and number shown in the docs is one bea produces. After an
+   intended change of output, ``BEA_UPDATE_DOCS=1 pytest tests/test_docs.py``
+   rewrites the text blocks from the code.
 2. ``mkdocs build --strict`` succeeds (warnings are errors). Skipped, with the
    reason, when mkdocs is not installed (``pip install -e '.[docs]'``).
 """
@@ -109,16 +111,30 @@ def test_block_parser():
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(DOCS).as_posix())
 def test_page_snippets_run(page: Path):
+    """Run the page's blocks; with BEA_UPDATE_DOCS=1, rewrite its output blocks instead."""
+    update = os.environ.get("BEA_UPDATE_DOCS") == "1"
+    text = page.read_text(encoding="utf-8")
     namespace: dict = {"__name__": "__docs__"}
-    for block in blocks(page.read_text(encoding="utf-8")):
+    edits = []
+    for block in blocks(text):
         where = f"{page.relative_to(ROOT)}:{block.line}"
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf):
             exec(compile(block.code, where, "exec"), namespace)
-        if block.expected is not None:
+        if block.expected is None:
+            continue
+        if update:
+            edits.append((block.output_span, buf.getvalue().rstrip("\n")))
+        else:
             assert _normalise(buf.getvalue()) == _normalise(block.expected), (
-                f"{where}: the printed output differs from the documented output"
+                f"{where}: the printed output differs from the documented output "
+                "(regenerate with BEA_UPDATE_DOCS=1 if the change is intended)"
             )
+    if edits:
+        lines = text.split("\n")
+        for (start, stop), out in reversed(edits):
+            lines[start:stop] = out.split("\n") if out else []
+        page.write_text("\n".join(lines), encoding="utf-8")
 
 
 def test_mkdocs_build_strict(tmp_path):
