@@ -118,7 +118,10 @@ def main() -> None:
         f"MLP {'→'.join(map(str, sizes))}, {n:,} parameters, batch {inputs.shape[0]} digits, "
         f"{args.dtype}, device {jax.devices()[0].platform} ({jax.devices()[0].device_kind})"
     )
-    print(f"{'function':34s} {'time ms':>9s} {'× grad':>7s} {'mem MB':>8s} {'× grad':>7s}")
+    print(
+        f"{'function':34s} {'time ms':>9s} {'× grad':>7s} {'mem MB':>8s} {'× grad':>7s} "
+        f"{'flops × grad':>12s}"
+    )
     grad_compiled = jax.jit(grad).lower(params, inputs, labels).compile()
     jax.block_until_ready(grad_compiled(params, inputs, labels))
 
@@ -128,6 +131,7 @@ def main() -> None:
         return time.perf_counter() - t0
 
     base_m = None
+    base_flops = _flops(grad_compiled)
     for name, fn in rows:
         compiled = jax.jit(fn).lower(params, inputs, labels).compile()
         mem = compiled.memory_analysis()
@@ -146,9 +150,17 @@ def main() -> None:
         t, t_grad = statistics.median(times), statistics.median(grad_times)
         print(
             f"{name:34s} {1e3 * t:9.2f} {t / t_grad:7.2f} {mbytes / 1e6:8.1f} "
-            f"{mbytes / base_m:7.2f}"
+            f"{mbytes / base_m:7.2f} {_flops(compiled) / base_flops:12.2f}"
         )
     print("derivative steps:", {k: bea.jax.plan_cost(bea.gd(), k) for k in range(1, 5)})
+
+
+def _flops(compiled) -> float:
+    """XLA's flop count of a compiled function (independent of machine load)."""
+    cost = compiled.cost_analysis()
+    if isinstance(cost, list):  # older jax: one dict per computation
+        cost = cost[0]
+    return float(cost.get("flops", float("nan"))) if cost else float("nan")
 
 
 if __name__ == "__main__":

@@ -217,7 +217,7 @@ def _body(plan: Plan, h: str) -> list:
     """Statements computing ``plan`` inside ``def field(params, *args)``."""
     body: list = []
     loss = plan.kind == "loss"
-    needs_grad_at = any(s.kind in ("dfun", "hvp") for s in plan.steps)
+    needs_grad_at = any(s.kind in ("dfun", "hvp", "vfun") for s in plan.steps)
     if loss:
         body.append(
             FunctionDef(
@@ -271,6 +271,30 @@ def _body(plan: Plan, h: str) -> list:
                     step.out, [Name("p")], [Return(_jvp(inner, direction))], docstring=step.label
                 )
             )
+        elif step.kind == "vfun":
+            (inner,) = step.args
+            call = Call(
+                Name("jax.jvp"), [Name(inner), TupleExpr([Name("p")]), TupleExpr([Name("v")])]
+            )
+            body.append(
+                FunctionDef(
+                    step.out, [Name("p"), Name("v")], [Return(Index(call, 1))], docstring=step.label
+                )
+            )
+        elif step.kind == "fused":
+            fn, a, u, w = step.args
+            call = Call(
+                Name("jax.jvp"),
+                [Name(fn), TupleExpr([Name("params"), Name(a)]), TupleExpr([Name(u), Name(w)])],
+            )
+            body.append(Assign(Name(step.out), Index(call, 1), step.label))
+        elif step.kind == "linearize":
+            fn, a, lin = step.args
+            call = Call(Name("jax.linearize"), [Name(fn), Name("params"), Name(a)])
+            body.append(Assign(TupleExpr([Name(step.out), Name(lin)]), call, step.label))
+        elif step.kind == "apply":
+            lin, u, w = step.args
+            body.append(Assign(Name(step.out), Call(Name(lin), [Name(u), Name(w)]), step.label))
         elif step.kind == "deriv":
             fn, free = step.args
             call = Call(
@@ -326,6 +350,9 @@ _RESERVED = frozenset(
 )
 
 
+_TAKEN = r"v\d+|d_\w*|dv(_\w*)?|lin_\w*|a\d+"  # names of generated vectors and functions
+
+
 def _method_name(method) -> str:
     return getattr(method, "name", None) or type(method).__name__
 
@@ -333,7 +360,7 @@ def _method_name(method) -> str:
 def _module(plan: Plan, formula: str, method, order: int, kind: str, name: str) -> Module:
     symbols = [s.name for s in plan.symbols]
     for s in symbols:
-        if not s.isidentifier() or s in _RESERVED or re.fullmatch(r"v\d+|d_\w*|a\d+", s):
+        if not s.isidentifier() or s in _RESERVED or re.fullmatch(_TAKEN, s):
             raise ValueError(
                 f"method parameter {s!r} cannot be used as an argument name of the generated "
                 "code (it is not an identifier or is taken); rename the sympy symbol, e.g. "

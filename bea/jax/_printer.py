@@ -86,7 +86,7 @@ class Lambda:
 
 @dataclass(frozen=True)
 class Coefficient:
-    """The number ``r * h**k``: r an exact sympy number or expression, k ≥ 0."""
+    """The number ``r * h**k`` (``r / h**-k`` when k < 0): r an exact sympy number or expression."""
 
     r: sp.Expr
     k: int
@@ -201,6 +201,9 @@ class PythonPrinter:
 
     def _print_Coefficient(self, node: Coefficient, level: int) -> str:
         r = sp.sympify(node.r)
+        if node.k < 0:  # r / h**|k|
+            power = node.h if node.k == -1 else f"{node.h}**{-node.k}"
+            return _number(r) + " / " + power
         power = "" if node.k == 0 else node.h if node.k == 1 else f"{node.h}**{node.k}"
         if not power:
             return _number(r)
