@@ -1,0 +1,638 @@
+"""Order-of-agreement sweeps: optimizer iterates against truncated modified flows.
+
+For step sizes h_i at a fixed horizon T = n_i·h_i the sweep runs the
+optimizer's own update rule (``method.jax(grads, h)``, the rule the engine
+analysed) for n_i steps, integrates the modified field through h^p with
+diffrax from the same start to time T, and records the global error
+‖x_{n_i} − y_p(T)‖₂. Backward error analysis predicts C_p·h^{p+1}; the report
+fits the slope of log error against log h.
+
+Design choices
+--------------
+* **Vectorising over h.** n_i = T/h_i differs per step size, so the scans
+  cannot be stacked directly. Each lane (start, h) runs ``lax.fori_loop`` with
+  a traced trip count; under ``jax.vmap`` JAX turns the loop into one
+  ``while_loop`` that runs until the longest lane is done and freezes the
+  finished lanes with a select (a mask). One compilation serves every h; the
+  work is lanes × max n. ``chunk=1`` runs the lanes one at a time through the
+  same compiled kernel instead (work Σ n, serial) and gives a finer progress
+  bar. The ODE solves are vmapped the same way (diffrax's adaptive loop is a
+  while loop too; every lane keeps its own step sequence), one solve per order.
+* **Methods with state** (heavy ball, Nesterov, EMA momentum). The modified
+  equation describes the *underlying one-step method*, whose iterates lie on
+  an invariant manifold of (x, state). Starting from ``init(x0)`` puts the
+  iteration off that manifold by O(h); the deviation decays like ρ^k with ρ the
+  largest parasitic multiplier of the rule (β for heavy ball). The sweep
+  discards a transient of K steps with ρ^K below float64 rounding (K computed
+  from the rule's linearisation; ``transient=`` overrides) and compares
+  x_{K+n} with the modified flow started at x_K.
+* **Several losses** (reshuffled SGD, ``method.average``): the iterated map is
+  the *expected* epoch map, the average of the epoch over all m! orderings of
+  the losses — the map whose series the engine averages. (The mean of random
+  epochs differs from it at second order; this is the map the theory describes.)
+* **Range of the series.** On a quadratic with curvature λ, GD's modified flow
+  (1/h)·log(1 − hλ) is real only for hλ < 1; in general the principal
+  multiplier of the rule on the linear test problem ∇L(y) = λy must be real,
+  positive and dominant. λmax is supplied or estimated by power iteration with
+  Hessian-vector products at the start; step sizes outside the range are
+  flagged and left out of the fit (still measured).
+* **Floor.** Errors below ``floor_factor``·ε·scale (ε the float64 epsilon,
+  scale = max(1, ‖y(T)‖)), or below 100·(rtol + atol)·scale, measure rounding
+  and solver tolerance, not truncation; they are excluded from the fit and
+  listed.
+* **Failures are reported, not raised**: non-finite or divergent iterates,
+  step sizes beyond the range, failed ODE solves (``throw=False``,
+  ``sol.result`` checked per lane) each appear in ``Report.failures`` with the
+  reason; the rest of the sweep completes.
+
+Devices
+-------
+``device="cpu" | "gpu" | "tpu"`` picks the platform (default: JAX's default).
+``devices=k`` (or a list of devices) shards the lanes (starts × step sizes)
+over k devices with ``jax.shard_map`` on a one-axis mesh; each device runs its
+own vmapped loops, so sharded and unsharded sweeps compute the same numbers.
+On CPU, ``XLA_FLAGS=--xla_force_host_platform_device_count=4`` (set before JAX
+starts) gives four host devices. Several hosts: call
+``jax.distributed.initialize(coordinator_address, num_processes, process_id)``
+on every host before anything else; ``jax.devices()`` then lists the devices of
+all hosts and ``devices=len(jax.devices())`` shards over them (every host runs
+the same script; results are gathered to each host).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._fields import Problem, make_problem
+from ._report import Failure, Report
+
+__all__ = ["agreement", "estimate_lambda_max", "linear_multipliers"]
+
+EPS64 = float(np.finfo(np.float64).eps)
+
+
+def _check_x64():
+    if not jax.config.jax_enable_x64:
+        raise ValueError(
+            "agreement sweeps measure errors far below float32 resolution and need float64: "
+            "call jax.config.update('jax_enable_x64', True) before creating arrays"
+        )
+
+
+# ----------------------------------------------------------------------------
+# The update rule on arrays
+# ----------------------------------------------------------------------------
+
+
+def _program(method):
+    """The method as an update rule on arrays (explicit Runge–Kutta tableaux become rules)."""
+    if hasattr(method, "jax"):
+        return method
+    import bea
+
+    if getattr(method, "explicit", False) and hasattr(method, "A"):
+        # float coefficients: the stages of x⁺ = x + Σ b_i k_i, k_i = step(x + Σ_j a_ij k_j)
+        s = method.A.shape[0]
+        A = [[float(method.A[i, j]) for j in range(s)] for i in range(s)]
+        b = [float(v) for v in method.b]
+
+        def rule(x, state, step):
+            ks = []
+            for i in range(s):
+                y = x
+                for j in range(i):
+                    if A[i][j]:
+                        y = y + A[i][j] * ks[j]
+                ks.append(step(y))
+            out = x
+            for i in range(s):
+                if b[i]:
+                    out = out + b[i] * ks[i]
+            return out
+
+        return bea.Optimizer(rule, name=getattr(method, "name", "runge_kutta"))
+    raise ValueError(
+        f"{method!r} cannot be iterated on arrays: expected an optimizer program "
+        "(bea.optimizers.*, bea.Optimizer) or an explicit Runge–Kutta method"
+    )
+
+
+def _update_fn(method, grads: list[Callable], h):
+    """(init, update) of the method on flat arrays; averaged over orderings when asked."""
+    method = _program(method)
+    colours = getattr(method, "colours", 1)
+    if getattr(method, "average", False) and colours > 1:
+        perms = list(itertools.permutations(range(colours)))
+        pairs = [method.jax([grads[p[k]] for k in range(colours)], h) for p in perms]
+        init = pairs[0][0]
+
+        def update(x, state):
+            outs = [u(x, state) for _, u in pairs]
+            mean = jax.tree_util.tree_map(lambda *v: sum(v) / len(v), *outs)
+            return mean[0], tuple(mean[1])
+
+        return init, update
+    init, update = method.jax(grads, h)
+    return init, update
+
+
+def linear_multipliers(method, hl: float) -> np.ndarray:
+    """Eigenvalues of the rule's iteration matrix on the test problem ∇L(y) = λy, at hλ = ``hl``.
+
+    One is the principal multiplier (1 − hλ for GD; it tends to 1 as hλ → 0),
+    the others are parasitic (β for heavy ball at hλ = 0). With m losses each
+    has gradient λy/m. Returned sorted by decreasing real part. The rule is
+    run on NumPy arrays: it is linear here, so its columns on basis vectors
+    are its matrix.
+    """
+    colours = getattr(method, "colours", 1)
+    grads = [lambda y: y / colours] * colours
+    init, update = _update_fn(method, grads, float(hl))
+    x = np.ones(1)
+    k = len(tuple(init(x)))
+    dim = 1 + k
+    cols = []
+    for j in range(dim):
+        z = np.zeros(dim)
+        z[j] = 1.0
+        xx, ss = z[:1], tuple(z[1 + i : 2 + i] for i in range(k))
+        x_new, s_new = update(xx, ss)
+        cols.append(
+            np.concatenate(
+                [np.asarray(x_new, float).reshape(1)]
+                + [np.asarray(v, float).reshape(1) for v in s_new]
+            )
+        )
+    mu = np.linalg.eigvals(np.stack(cols, axis=1))
+    return mu[np.argsort(-mu.real)]
+
+
+def _in_range(method, hl: float) -> tuple[bool, str]:
+    mu = linear_multipliers(method, hl)
+    principal = mu[0]
+    if abs(principal.imag) > 1e-12 * max(1.0, abs(principal)) or principal.real <= 0:
+        return False, (
+            f"h·λmax = {hl:.3g}: the rule's principal multiplier on the mode of largest "
+            f"curvature is {complex(principal):.3g}, not real positive, so there is no real "
+            "modified flow (for GD: h·λmax ≥ 1)"
+        )
+    if len(mu) > 1 and np.max(np.abs(mu[1:])) >= abs(principal):
+        return False, (
+            f"h·λmax = {hl:.3g}: a parasitic multiplier ({complex(mu[1]):.3g}) is as large as "
+            f"the principal one ({principal.real:.3g}); no attracting one-step method"
+        )
+    return True, ""
+
+
+def _auto_transient(method, hls: Sequence[float], floor_rel: float) -> int:
+    mu0 = linear_multipliers(method, 0.0)
+    if len(mu0) == 1:
+        return 0
+    rho = 0.0
+    for hl in [0.0, *hls]:
+        mu = linear_multipliers(method, hl)
+        if len(mu) > 1:
+            rho = max(rho, float(np.max(np.abs(mu[1:]))))
+    if rho >= 1:
+        raise ValueError(
+            f"{method!r}: a parasitic multiplier has modulus {rho:.3g} ≥ 1, the state never "
+            "settles on the one-step method's invariant manifold; give transient= explicitly"
+        )
+    if rho == 0:
+        return len(mu0)
+    return math.ceil(math.log(floor_rel * 1e-3) / math.log(rho)) + 1
+
+
+def estimate_lambda_max(grads, x, iterations: int = 100, seed: int = 0) -> float:
+    """Largest |eigenvalue| of the Jacobian of Σ_k grads_k at ``x`` by power iteration.
+
+    Uses Jacobian-vector products (``jax.jvp``; Hessian-vector products for a
+    gradient), never a matrix. For a loss, λmax of the Hessian ∇²L(x).
+    """
+    grads = list(grads) if isinstance(grads, (list, tuple)) else [grads]
+    x = jnp.asarray(x)
+
+    def total(y):
+        return sum(g(y) for g in grads)
+
+    v = jax.random.normal(jax.random.PRNGKey(seed), x.shape, x.dtype)
+    v = v / jnp.linalg.norm(v)
+
+    def body(_, carry):
+        v, _ = carry
+        w = jax.jvp(total, (x,), (v,))[1]
+        nw = jnp.linalg.norm(w)
+        return w / jnp.where(nw > 0, nw, 1.0), nw
+
+    _, lam = jax.lax.fori_loop(0, iterations, body, (v, jnp.zeros((), x.dtype)))
+    return float(lam)
+
+
+# ----------------------------------------------------------------------------
+# Kernels
+# ----------------------------------------------------------------------------
+
+
+def _solver(solver):
+    import diffrax
+
+    if not isinstance(solver, str):
+        return solver
+    table = {"tsit5": diffrax.Tsit5, "dopri8": diffrax.Dopri8, "dopri5": diffrax.Dopri5}
+    if solver.lower() not in table:
+        raise ValueError(
+            f"solver must be one of {sorted(table)} or a diffrax solver, got {solver!r}"
+        )
+    return table[solver.lower()]()
+
+
+def _kernels(method, problem: Problem, orders, T, solver, rtol, atol, max_steps):
+    """Per-lane functions: the iterates, and the modified flows of all orders at once or one."""
+    import diffrax
+
+    def iterate(x0, h, n, K):
+        init, update = _update_fn(method, problem.grads, h)
+
+        def body(_, carry):
+            x, s = carry
+            x_new, s_new = update(x, s)
+            return x_new, tuple(s_new)
+
+        carry = (x0, tuple(init(x0)))
+        xK, sK = jax.lax.fori_loop(0, K, body, carry)
+        xN, _ = jax.lax.fori_loop(0, n, body, (xK, sK))
+        return xK, xN
+
+    def solve(fields, y0):
+        term = diffrax.ODETerm(lambda t, y, args: jnp.stack([f(yi) for f, yi in zip(fields, y)]))
+        sol = diffrax.diffeqsolve(
+            term,
+            _solver(solver),
+            0.0,
+            T,
+            None,
+            y0,
+            stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
+            saveat=diffrax.SaveAt(t1=True),
+            max_steps=max_steps,
+            throw=False,
+        )
+        return sol.ys[-1], sol.result._value, sol.stats["num_steps"]
+
+    def joint(x0, h, n, K):
+        # one ODE solve for every order: the state stacks one copy of x per order
+        xK, xN = iterate(x0, h, n, K)
+        fields = [problem.field(p, h) for p in orders]
+        yT, code, steps = solve(fields, jnp.stack([xK] * len(orders)))
+        return xN, xK, yT, code, steps
+
+    def single(p):
+        def run(xK, h):
+            yT, code, steps = solve([problem.field(p, h)], xK[None])
+            return yT[0], code, steps
+
+        return run
+
+    return joint, single
+
+
+class _Runner:
+    """vmap a per-lane function, over one device or sharded over several with shard_map."""
+
+    def __init__(self, fn, devices):
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+        self.devices = list(devices)
+        vf = jax.vmap(fn)
+        if len(self.devices) == 1:
+            self.fn = jax.jit(vf)
+            self.put = lambda a: jax.device_put(a, self.devices[0])
+        else:
+            mesh = Mesh(np.array(self.devices), ("lanes",))
+            spec = PartitionSpec("lanes")
+            self.fn = jax.jit(
+                jax.shard_map(vf, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
+            )
+            sharding = NamedSharding(mesh, spec)
+            self.put = lambda a: jax.device_put(a, sharding)
+
+    def __call__(self, *args):
+        return jax.tree_util.tree_map(np.asarray, self.fn(*[self.put(a) for a in args]))
+
+
+def _resolve_devices(device, devices):
+    if devices is not None and not isinstance(devices, int):
+        devs = list(devices)
+        if not devs:
+            raise ValueError("devices must be a positive int or a non-empty list of jax devices")
+        return devs
+    try:
+        avail = jax.devices(device) if device is not None else jax.devices()
+    except RuntimeError as err:
+        raise ValueError(
+            f"no {device!r} devices available ({err}); use device='cpu' or install the "
+            "matching jaxlib"
+        ) from err
+    k = 1 if devices is None else devices
+    if k < 1 or k > len(avail):
+        raise ValueError(
+            f"devices={k} but {len(avail)} {avail[0].platform} device(s) are available; on CPU "
+            "set XLA_FLAGS=--xla_force_host_platform_device_count=N before JAX starts"
+        )
+    return avail[:k]
+
+
+# ----------------------------------------------------------------------------
+# The sweep
+# ----------------------------------------------------------------------------
+
+
+def agreement(
+    method,
+    loss,
+    params0=None,
+    orders: Sequence[int] = (0, 1, 2, 3),
+    step_sizes: Sequence[float] | None = None,
+    horizon: float = 1.0,
+    *,
+    starts: Sequence | None = None,
+    grads=None,
+    field=None,
+    transient: int | None = None,
+    lambda_max: float | None = None,
+    check_range: bool = True,
+    solver="dopri8",
+    rtol: float = 1e-13,
+    atol: float = 1e-13,
+    max_steps: int = 20_000,
+    tol: float = 0.2,
+    floor_factor: float = 1e3,
+    divergence: float = 1e8,
+    chunk: int | None = None,
+    device: str | None = None,
+    devices=None,
+    progress: bool = False,
+) -> Report:
+    """Measure how closely an optimizer's iterates follow its truncated modified flows.
+
+    For each order p and step size h (n = T/h iterations; an epoch of m
+    mini-batch steps counts m) the global error ‖x_n − y_p(T)‖₂ between the
+    iterates and the flow of f̃_p = Σ_{|t| ≤ p+1} h^{|t|−1} ω(t)/σ(t) F(t)
+    (f = −∇L, ω from ``bea.modified_equation(method, p)``) is measured; it must
+    scale as h^{p+1}. Order 0 is the gradient flow scaled by the method's
+    leading coefficient (f/(1−β) for heavy ball).
+
+    Parameters
+    ----------
+    method : a bea optimizer with numeric hyperparameters (``bea.gd()``,
+        ``bea.optimizers.heavy_ball(0.5)``, …; ``method.with_values(beta=0.9)``).
+    loss : a JAX loss ``params -> scalar`` (modified field from
+        ``bea.jax.modified_field``), a list of JAX losses (one per mini-batch /
+        colour), a :class:`numerics.SympyLoss`, or None with ``grads`` and ``field``.
+    params0 : the start (any pytree of float64 arrays).
+    orders : truncation orders p to measure.
+    step_sizes : step sizes h; each is rounded so that T/h is an integer
+        (default: T/n for 8 values of n from 10 to 80).
+    horizon : T.
+    starts : several starts instead of ``params0`` (the error reported per
+        (order, h) is the largest over them; ``errors_per_start`` keeps all).
+    grads : gradient functions overriding ``jax.grad(loss)`` (one per colour,
+        on params pytrees): for games, player c's gradient, zero outside its
+        own variables.
+    field : ``field(order, h) -> (params -> pytree)``, a modified field
+        overriding the generated one (any callable; e.g. from sympy).
+    transient : iterations discarded before measuring (methods with state);
+        default computed from the rule's parasitic multipliers.
+    lambda_max : largest Hessian eigenvalue, for the range check; default
+        estimated by power iteration at the start(s).
+    check_range : flag step sizes where the modified series has no real flow.
+    solver, rtol, atol, max_steps : diffrax solver ("tsit5", "dopri8",
+        "dopri5" or an instance) and PIDController tolerances.
+    tol : accepted deviation of a fitted slope from p + 1.
+    floor_factor : errors below floor_factor·ε·scale are left out of the fit.
+    divergence : iterates with ‖x‖ > divergence·max(1, ‖x0‖) count as divergent.
+    chunk : lanes per kernel call (None: all at once, vectorised over h).
+    device : "cpu", "gpu", … (None: JAX's default backend).
+    devices : number of devices (or a list) to shard the lanes over.
+    progress : show a tqdm progress bar.
+
+    Returns
+    -------
+    Report
+        ``.errors[p]`` (array over h), ``.slopes[p]``, ``.passed[p]``,
+        ``.failures``, ``.table()``, ``.plot(path)``, ``.to_json()``.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp, bea, numerics
+    >>> jax.config.update("jax_enable_x64", True)
+    >>> loss = lambda x: jnp.sum(jnp.log(jnp.cosh(x)))
+    >>> r = numerics.agreement(bea.gd(), loss, jnp.array([0.8, -0.5]), orders=(0, 1))
+    >>> [round(r.slopes[p]) for p in (0, 1)]
+    [1, 2]
+    """
+    _check_x64()
+    t_start = time.perf_counter()
+    orders = tuple(int(p) for p in orders)
+    if not orders or any(p < 0 for p in orders):
+        raise ValueError(f"orders must be non-negative ints, got {orders}")
+    if horizon <= 0:
+        raise ValueError(f"horizon must be positive, got {horizon}")
+    if hasattr(method, "symbols") and method.symbols:
+        names = sorted(s.name for s in method.symbols)
+        raise ValueError(
+            f"{method!r} has symbolic hyperparameters {names}; give them values, e.g. "
+            f"agreement(method.with_values({names[0]}=0.9), ...)"
+        )
+    if starts is None:
+        if params0 is None:
+            raise ValueError("give params0 (the start) or starts=[...]")
+        starts = [params0]
+    elif params0 is not None:
+        raise ValueError("give either params0 or starts=, not both")
+    flats = []
+    problem = None
+    for s in starts:
+        problem_s, flat = make_problem(method, loss, s, grads=grads, field=field)
+        problem = problem or problem_s
+        flats.append(flat)
+    if len({f.shape for f in flats}) != 1:
+        raise ValueError(f"all starts must have the same shape, got {[f.shape for f in flats]}")
+    X0 = jnp.stack([jnp.asarray(f, jnp.float64) for f in flats])
+
+    steps_per_call = getattr(method, "steps", 1)
+    if step_sizes is None:
+        ns = np.unique(np.round(np.geomspace(10, 80, 8)).astype(int))
+    else:
+        hs_req = np.asarray(step_sizes, dtype=float)
+        if hs_req.ndim != 1 or not np.all(hs_req > 0):
+            raise ValueError(f"step_sizes must be positive numbers, got {step_sizes!r}")
+        ns = np.maximum(1, np.round(horizon / (hs_req * steps_per_call))).astype(int)
+    ns = np.array(sorted(set(int(n) for n in ns)))
+    hs = horizon / (ns * steps_per_call)
+    if len(hs) < 3:
+        raise ValueError(
+            f"need at least 3 distinct step sizes to fit a slope; got h = {list(hs)} after "
+            f"rounding T/h to integers (T = {horizon})"
+        )
+
+    failures: list[Failure] = []
+    notes: list[str] = []
+    devs = _resolve_devices(device, devices)
+
+    lam = lambda_max
+    if check_range and lam is None:
+        try:
+            lam = max(estimate_lambda_max(problem.grads, x) for x in X0)
+        except Exception as err:  # an estimate must not stop the sweep
+            notes.append(f"lambda_max not estimated: {type(err).__name__}: {err}")
+            lam = None
+    if check_range and lam is not None:
+        for hv in hs:
+            ok, why = _in_range(method, hv * lam)
+            if not ok:
+                failures.append(Failure(float(hv), why))
+
+    if transient is None:
+        hls = [float(hv * lam) for hv in hs] if lam is not None else []
+        hls = [v for v in hls if _in_range(method, v)[0]]
+        transient = _auto_transient(method, hls, EPS64)
+    transient = int(transient)
+
+    joint, single = _kernels(method, problem, orders, horizon, solver, rtol, atol, max_steps)
+
+    # lanes: every (start, h)
+    S, H = len(flats), len(hs)
+    lane_x0 = np.repeat(np.asarray(X0), H, axis=0)
+    lane_h = np.tile(hs, S)
+    lane_n = np.tile(ns, S).astype(np.int64)
+    lane_K = np.full(S * H, transient, np.int64)
+    L = S * H
+    size = L if chunk is None else int(chunk)
+    if size < 1:
+        raise ValueError(f"chunk must be a positive int or None, got {chunk!r}")
+    size = -(-size // len(devs)) * len(devs)
+    n_chunks = -(-L // size)
+
+    def pad(a):
+        extra = n_chunks * size - len(a)
+        return np.concatenate([a, np.repeat(a[:1], extra, axis=0)]) if extra else a
+
+    lane_x0, lane_h, lane_n, lane_K = map(pad, (lane_x0, lane_h, lane_n, lane_K))
+
+    run_joint = _Runner(joint, devs)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=n_chunks, disable=not progress, desc=f"agreement {method!r}", leave=False)
+    P = len(orders)
+    xN = np.empty_like(lane_x0)
+    xK = np.empty_like(lane_x0)
+    yT = np.empty((len(lane_h), P, lane_x0.shape[1]))
+    code_all = np.zeros(len(lane_h), np.int64)
+    steps_all = np.zeros(len(lane_h), np.int64)
+    for c in range(n_chunks):
+        sl = slice(c * size, (c + 1) * size)
+        xN[sl], xK[sl], yT[sl], code_all[sl], steps_all[sl] = run_joint(
+            lane_x0[sl], lane_h[sl], lane_n[sl], lane_K[sl]
+        )
+        bar.update()
+    bar.close()
+    code = {p: code_all.copy() for p in orders}
+    nsteps = {p: steps_all.copy() for p in orders}
+    yT = {p: yT[:, k] for k, p in enumerate(orders)}
+
+    # a joint solve that failed is redone order by order, so one order's failure stays its own
+    redo = np.nonzero(code_all[:L] != 0)[0]
+    if len(redo):
+        notes.append(
+            f"{len(redo)} joint solve(s) failed; those lanes were solved again one order at a time"
+        )
+        m = -(-len(redo) // len(devs)) * len(devs)
+        idx = np.concatenate([redo, np.repeat(redo[:1], m - len(redo))])
+        for p in orders:
+            y1, c1, s1 = _Runner(single(p), devs)(xK[idx], lane_h[idx])
+            yT[p][redo], code[p][redo], nsteps[p][redo] = (
+                y1[: len(redo)],
+                c1[: len(redo)],
+                s1[: len(redo)],
+            )
+
+    # errors and failures
+    xN, yT = xN[:L], {p: yT[p][:L] for p in orders}
+    x0_norm = np.linalg.norm(lane_x0[:L], axis=1)
+    it_norm = np.linalg.norm(xN, axis=1)
+    bad_iter = ~np.isfinite(it_norm) | (it_norm > divergence * np.maximum(1.0, x0_norm))
+    flagged_h = set()
+    for i in np.nonzero(bad_iter)[0]:
+        hv = float(lane_h[i])
+        if hv in flagged_h:
+            continue
+        flagged_h.add(hv)
+        what = "not finite (NaN/inf)" if not np.isfinite(it_norm[i]) else f"‖x‖ = {it_norm[i]:.3g}"
+        failures.append(Failure(hv, f"iterates diverged: after {int(lane_n[i])} steps {what}"))
+    err_lanes = {}
+    scale_vals = [1.0]
+    from diffrax import RESULTS
+
+    messages = getattr(RESULTS, "_index_to_message", None)
+    for p in orders:
+        e = np.linalg.norm(xN - yT[p], axis=1)
+        for i in range(L):
+            hv = float(lane_h[i])
+            if code[p][i] != 0:
+                msg = messages[code[p][i]] if messages else f"diffrax result {code[p][i]}"
+                failures.append(
+                    Failure(hv, f"ODE solve failed after {int(nsteps[p][i])} steps: {msg}", p)
+                )
+                e[i] = np.nan
+            elif not np.all(np.isfinite(yT[p][i])):
+                failures.append(Failure(hv, "modified flow not finite at T", p))
+                e[i] = np.nan
+            elif bad_iter[i]:
+                e[i] = np.nan
+            else:
+                scale_vals.append(float(np.linalg.norm(yT[p][i])))
+        err_lanes[p] = e.reshape(S, H)
+    # one failure entry per (order, h)
+    seen, unique = set(), []
+    for f in failures:
+        if (f.order, f.h) not in seen:
+            seen.add((f.order, f.h))
+            unique.append(f)
+    scale = max(scale_vals)
+    floor = max(floor_factor * EPS64, 100 * (rtol + atol)) * scale
+    # worst case over the starts (NaN, i.e. failed, if any start failed)
+    errors = {p: np.max(err_lanes[p], axis=0) for p in orders}
+    platform = devs[0].platform
+    if transient:
+        notes.append(
+            f"methods with state: {transient} iterations discarded, the flow starts at x_K "
+            "(on the one-step method's invariant manifold up to rounding)"
+        )
+    if getattr(method, "average", False) and getattr(method, "colours", 1) > 1:
+        notes.append("iterated map: the epoch averaged over all orderings of the losses")
+    return Report(
+        method=repr(method),
+        horizon=float(horizon),
+        step_sizes=hs,
+        steps=ns,
+        orders=orders,
+        errors=errors,
+        floor=float(floor),
+        tol=tol,
+        failures=unique,
+        transient=transient,
+        lambda_max=lam,
+        device=f"{platform} ({devs[0].device_kind})",
+        devices=len(devs),
+        wall_time=time.perf_counter() - t_start,
+        notes=notes,
+        errors_per_start=err_lanes if S > 1 else None,
+    )
