@@ -12,3 +12,8 @@ from ._codegen import modified_field as modified_field
 from ._codegen import modified_loss as modified_loss
 from ._codegen import module_source as module_source
 from ._codegen import plan_cost as plan_cost
+from ._optimizers import BeaOptaxState as BeaOptaxState
+from ._optimizers import JaxOptimizer as JaxOptimizer
+from ._optimizers import ModifyingOptimizer as ModifyingOptimizer
+from ._optimizers import as_optax as as_optax
+from ._optimizers import modifying_optimizer as modifying_optimizer

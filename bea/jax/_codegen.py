@@ -357,7 +357,9 @@ def _method_name(method) -> str:
     return getattr(method, "name", None) or type(method).__name__
 
 
-def _module(plan: Plan, formula: str, method, order: int, kind: str, name: str) -> Module:
+def _module(
+    plan: Plan, formula: str, method, order: int, kind: str, name: str, title: str = ""
+) -> Module:
     symbols = [s.name for s in plan.symbols]
     for s in symbols:
         if not s.isidentifier() or s in _RESERVED or re.fullmatch(_TAKEN, s):
@@ -376,7 +378,7 @@ def _module(plan: Plan, formula: str, method, order: int, kind: str, name: str) 
         "nested jvps; no Hessian is formed.\n"
     )
     if kind == "field":
-        title = f"Modified field of {_method_name(method)} through h^{order}, in JAX."
+        title = title or f"Modified field of {_method_name(method)} through h^{order}, in JAX."
         formula_block = f"    f̃ = {formula}\n"
         inner_doc = "f̃(params) as a pytree shaped like params."
         outer_doc = (
@@ -558,6 +560,24 @@ def modified_loss(loss_fn, method, order: int, h, params=None):
     2.5
     """
     return _build("loss", loss_fn, method, order, h, params)
+
+
+def _equation_field(equation, loss_fn, h, params, title: str):
+    """A generated field for any field series ``equation`` (iterating (t, ω(t)))."""
+    _check_loss_fn(loss_fn)
+    h = _check_h(h)
+    plan = field_plan(equation)
+    name = "modified_field"
+    module = _module(
+        plan, equation.text(), equation.method, equation.order, "field", name, title=title
+    )
+    source = PythonPrinter().doprint(module)
+    hyper = _hyper_values(plan.symbols, params)
+    factory = _compile(source, name)
+    fn = factory(_checked_loss(loss_fn), h, **hyper)
+    fn.source = source
+    fn.cost = plan.cost()
+    return fn, factory, hyper
 
 
 def plan_cost(method, order: int, kind: str = "field") -> dict:
