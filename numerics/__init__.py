@@ -16,6 +16,8 @@ from ._fields import Problem as Problem
 from ._fields import SympyLoss as SympyLoss
 from ._fields import make_problem as make_problem
 from ._fields import tree_field as tree_field
+from ._models import digits_mlp as digits_mlp
+from ._models import tanh_regression as tanh_regression
 from ._mp import agreement_mp as agreement_mp
 from ._mp import gbs_solve as gbs_solve
 from ._report import Failure as Failure
