@@ -70,6 +70,7 @@ class Report:
     devices: int = 1
     precision: str = "float64"
     wall_time: float = float("nan")
+    timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     errors_per_start: dict[int, np.ndarray] | None = None
     slopes: dict[int, float] = field(init=False)
@@ -198,6 +199,7 @@ class Report:
             "transient": self.transient,
             "lambda_max": _num(self.lambda_max),
             "wall_time": _num(self.wall_time),
+            "timings": {k: _num(v) for k, v in self.timings.items()},
             "notes": list(self.notes),
         }
 

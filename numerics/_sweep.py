@@ -338,8 +338,20 @@ class _Runner:
             sharding = NamedSharding(mesh, spec)
             self.put = lambda a: jax.device_put(a, sharding)
 
+        self.compiled = None
+        self.compile_time = 0.0
+        self.run_time = 0.0
+
     def __call__(self, *args):
-        return jax.tree_util.tree_map(np.asarray, self.fn(*[self.put(a) for a in args]))
+        placed = [self.put(a) for a in args]
+        if self.compiled is None:  # ahead-of-time, so compile and run are timed apart
+            t = time.perf_counter()
+            self.compiled = self.fn.lower(*placed).compile()
+            self.compile_time += time.perf_counter() - t
+        t = time.perf_counter()
+        out = jax.block_until_ready(self.compiled(*placed))
+        self.run_time += time.perf_counter() - t
+        return jax.tree_util.tree_map(np.asarray, out)
 
 
 def _resolve_devices(device, devices):
@@ -570,6 +582,7 @@ def agreement(
         )
         bar.update()
     bar.close()
+    timings = {"compile": run_joint.compile_time, "run": run_joint.run_time}
     code = {p: code_all.copy() for p in orders}
     nsteps = {p: steps_all.copy() for p in orders}
     yT = {p: yT[:, k] for k, p in enumerate(orders)}
@@ -583,7 +596,10 @@ def agreement(
         m = -(-len(redo) // len(devs)) * len(devs)
         idx = np.concatenate([redo, np.repeat(redo[:1], m - len(redo))])
         for p in orders:
-            y1, c1, s1 = _Runner(single(p), devs)(xK[idx], lane_h[idx])
+            runner = _Runner(single(p), devs)
+            y1, c1, s1 = runner(xK[idx], lane_h[idx])
+            timings["compile"] += runner.compile_time
+            timings["run"] += runner.run_time
             yT[p][redo], code[p][redo], nsteps[p][redo] = (
                 y1[: len(redo)],
                 c1[: len(redo)],
@@ -664,6 +680,7 @@ def agreement(
         device=f"{platform} ({devs[0].device_kind})",
         devices=len(devs),
         wall_time=time.perf_counter() - t_start,
+        timings=timings,
         notes=notes,
         errors_per_start=err_lanes if S > 1 else None,
     )
