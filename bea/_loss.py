@@ -17,15 +17,17 @@ For gradient descent c(•) = 1 and c(•—•) = 1/4: L̃ = L + h/4 ‖∇L‖
 (Barrett & Dherin 2021), and the h² part is not a gradient.
 
 Canonical split at any order: the *gradient part* of ω on a free tree τ is
-the average of ω over the vertices of τ (each rooting t weighted by its orbit
-size, ∝ 1/σ(t)):
+the average of ω over the *leaves* of τ (each leaf rooting t weighted by its
+orbit size, ∝ 1/σ(t); for τ = • the single rooting):
 
-    ω̄(τ) = Σ_t ω(t)/σ(t) / Σ_t 1/σ(t),
+    ω̄(τ) = Σ_{leaf rootings t} ω(t)/σ(t) / Σ_{leaf rootings t} 1/σ(t),
 
-the orthogonal projection onto rooting-constant coefficients for the inner
-product ⟨a, b⟩ = Σ_t a(t) b(t)/σ(t); the *remainder* r(t) = ω(t) − ω̄(τ(t))
-has Σ_{rootings} r(t)/σ(t) = 0 on every free tree. Then f̃ = −∇L̃_ḡ + R with
-L̃_ḡ built from ω̄ as above and R = Σ h^{|t|−1} r(t)/σ(t) F(t).
+and the *remainder* is r(t) = ω(t) − ω̄(τ(t)). Then f̃ = −∇L̃_ḡ + R with L̃_ḡ
+built from ω̄ as above and R = Σ h^{|t|−1} r(t)/σ(t) F(t). The remainder
+vanishes iff the order is a gradient, and on every quadratic loss: there only
+the chains [[…[•]…]] (paths rooted at a leaf) survive, and r = 0 on them, so
+L̃_ḡ is exact on quadratics (−(1/2h) xᵀ log(I − hA) x for GD). For GD at h²,
+L̃_ḡ gains h²/6 ∇Lᵀ∇²L∇L and R = h²/12 ∇³L[∇L,∇L]: third derivatives only.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ._differentials import ElementaryDifferentials, as_variables
-from ._modified import ModifiedEquation, h, modified_equation
+from ._modified import ModifiedEquation, _no_step_symbol, h, modified_equation
 from ._render import render_latex, render_text
 from ._trees import FreeTree, RootedTree, _check_order
 
@@ -81,7 +83,11 @@ class ModifiedLoss:
             exact = True
             for members in tab.free_classes(k + 1).values():
                 omegas = [series.coeffs[j] for j in members]
-                weights = [dom.convert(sp.Rational(1, tab.sigma[j])) for j in members]
+                # leaf rootings only, each weighted by its orbit size (∝ 1/σ)
+                weights = [
+                    dom.convert(sp.Rational(1 if len(tab.children[j]) <= 1 else 0, tab.sigma[j]))
+                    for j in members
+                ]
                 total_w = sum(weights, dom.zero)
                 mean = sum((w * o for w, o in zip(weights, omegas)), dom.zero) / total_w
                 rem = [
@@ -129,7 +135,7 @@ class ModifiedLoss:
         """The canonical split of the h^k part of f̃: ``(gradient, remainder)``.
 
         ``gradient``: list of (τ, c(τ)) with the h^k field part −∇(h^k Σ c(τ)S(τ))
-        from the vertex average ω̄; ``remainder``: list of (t, r(t)) with the
+        from the leaf average ω̄; ``remainder``: list of (t, r(t)) with the
         field part Σ h^k r(t)/σ(t) F(t), r = ω − ω̄ (empty iff order k is a
         gradient). See the module docstring.
         """
@@ -162,7 +168,7 @@ class ModifiedLoss:
         holds for every B-series method (non-uniquely); at h⁴ the span has
         rank 7 among the 9 rooted trees with 5 nodes and gradient descent,
         heavy ball and RK4 all fall outside it, so no metric form of this
-        kind exists at every order — the vertex-average split of
+        kind exists at every order — the leaf-average split of
         :meth:`split` is the canonical decomposition instead.
         """
         _check_order(k, "k")
@@ -195,6 +201,7 @@ class ModifiedLoss:
 
         For several losses (mini-batches) pass a list, one per colour.
         """
+        _no_step_symbol(variables, h)
         variables = as_variables(variables)
         losses = _losses(loss, variables, self.equation.colours)
         ev = _Scalars(losses, variables)
@@ -202,6 +209,7 @@ class ModifiedLoss:
 
     def remainder_on(self, loss, variables, h: sp.Symbol = h) -> sp.Matrix:
         """The non-gradient remainder R (a column Matrix in h) on a concrete loss."""
+        _no_step_symbol(variables, h)
         variables = as_variables(variables)
         losses = _losses(loss, variables, self.equation.colours)
         fields = [-sp.Matrix([sp.diff(L, v) for v in variables]) for L in losses]
@@ -360,7 +368,15 @@ class _Scalars:
 def scalar_value(tau: FreeTree, loss, variables) -> sp.Expr:
     """S(τ) for a concrete sympy loss (or list of losses for coloured trees)."""
     variables = as_variables(variables)
-    losses = loss if isinstance(loss, (list, tuple)) else [loss]
+    colours = tau.center_rooting().colours
+    items = loss if isinstance(loss, (list, tuple)) else [loss]
+    losses = _losses(
+        items if colours > 1 else items[:1] if len(items) == 1 else items,
+        variables,
+        colours if colours > 1 else len(items),
+    )
+    if colours == 1 and len(losses) != 1:
+        raise ValueError(f"S(τ) of a one-colour tree takes one loss, got {len(losses)}")
     return _Scalars(losses, variables)(tau)
 
 

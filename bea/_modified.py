@@ -116,6 +116,7 @@ class ModifiedEquation:
         f_c = −∇_{own variables} L_c, and the result is a list with one column
         Matrix per player.
         """
+        _no_step_symbol(variables, h)
         groups = _groups(variables)
         if groups is not None:
             flat = as_variables([v for g in groups for v in g])
@@ -135,6 +136,19 @@ class ModifiedEquation:
         for t, c in self:
             out += (h ** (len(t) - 1) * c / t.symmetry()) * diffs(t)
         return out
+
+
+def _no_step_symbol(variables, h) -> None:
+    flat = variables
+    if isinstance(variables, (list, tuple)):
+        flat = [v for g in variables for v in (g if isinstance(g, (list, tuple)) else [g])]
+    else:
+        flat = [variables]
+    if any(v == h for v in flat):
+        raise ValueError(
+            f"the step-size symbol {h} cannot be a variable; name the coordinates differently "
+            "or pass another step symbol with h=..."
+        )
 
 
 def _groups(variables):
@@ -204,6 +218,10 @@ def modified_equation(method, order: int) -> ModifiedEquation:
         raise TypeError(
             f"expected a method (e.g. bea.gd(), bea.rk4(), bea.runge_kutta(A, b)), got {method!r}"
         )
+    if getattr(method, "coordinatewise", False):
+        from ._adaptive import AdaptiveModifiedEquation
+
+        return AdaptiveModifiedEquation(method, order)
     omega = method.bseries(order + 1).log()
     steps = getattr(method, "steps", 1)
     if steps != 1:

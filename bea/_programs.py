@@ -48,6 +48,12 @@ __all__ = ["Optimizer", "optimizer"]
 class Optimizer(Method):
     """An optimizer written once as an update rule over points.
 
+    Run on B-series "points" the rule gives the method's series, with the
+    normalisation B(a, y) = a(∅) y + Σ h^{|t|} a(t)/σ(t) F(t); run on arrays
+    (:meth:`jax`) it is the optimizer. Coordinate-wise rules (sign, RMSProp,
+    Adam) ask for the keywords ``grad``, ``ops`` and ``h`` and are analysed in
+    coordinates (see ``bea._adaptive``).
+
     Parameters
     ----------
     rule : callable ``rule(x, state, step, **hyperparameters) -> (x_new, new_state)``
@@ -61,8 +67,6 @@ class Optimizer(Method):
         relabellings of the losses (random reshuffling: the expected map).
     hyperparameters : values passed to ``rule`` as keywords; numbers or
         sympy symbols (coefficients are then exact rational functions of them).
-
-    The B-series normalisation is B(a, y) = a(∅) y + Σ h^{|t|} a(t)/σ(t) F(t).
     """
 
     def __init__(
@@ -92,6 +96,13 @@ class Optimizer(Method):
         self.hyperparameters = dict(hyperparameters)
         self.__doc__ = doc or rule.__doc__
         self._cache: dict[int, BSeries] = {}
+        from ._adaptive import coordinatewise
+
+        #: the extra keywords (grad, ops, h) of a coordinate-wise rule; empty for B-series rules
+        self.extras = coordinatewise(rule)
+        self.coordinatewise = bool(self.extras)
+        if self.coordinatewise and colours != 1:
+            raise ValueError("coordinate-wise optimizers are supported for one loss (colours=1)")
 
     def __repr__(self) -> str:
         hp = ", ".join(f"{k}={v}" for k, v in self.hyperparameters.items())
@@ -138,8 +149,8 @@ class Optimizer(Method):
 
     def _call(self, x, state, step, hyper):
         out = self.rule(x, state, step, **hyper)
-        if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], tuple):
-            return out
+        if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], (tuple, list)):
+            return out[0], tuple(out[1])
         if isinstance(out, BSeries) or not isinstance(out, tuple):
             return out, ()
         raise TypeError(
@@ -150,6 +161,12 @@ class Optimizer(Method):
     def bseries(self, max_nodes: int) -> BSeries:
         """The B-series of the underlying one-step method (an epoch for ``steps`` > 1)."""
         _check_order(max_nodes, "max_nodes")
+        if self.coordinatewise:
+            raise ValueError(
+                f"{self!r} acts coordinate by coordinate ({', '.join(sorted(self.extras))} in its "
+                "rule): it is not a B-series method. Its modified equation is derived in "
+                "coordinates: bea.modified_equation(opt, order).on(loss, variables)"
+            )
         if max_nodes in self._cache:
             return self._cache[max_nodes]
         series = _solve(self, max_nodes)
@@ -177,6 +194,9 @@ class Optimizer(Method):
         for k, v in self.hyperparameters.items():
             if k in values:
                 v = values[k]
+            if isinstance(v, bool):
+                hyper[k] = v
+                continue
             if isinstance(v, sp.Basic):
                 if v.free_symbols:
                     raise ValueError(
@@ -189,8 +209,15 @@ class Optimizer(Method):
         def step(y, k=0):
             return -h * grads[k](y)
 
+        extra = {}
+        if self.coordinatewise:
+            import jax.numpy as jnp
+
+            extra = {"grad": grads[0], "ops": jnp, "h": h}
+            extra = {k: v for k, v in extra.items() if k in self.extras}
+
         def update(x, state):
-            return self._call(x, tuple(state), step, hyper)
+            return self._call(x, tuple(state), step, {**hyper, **extra})
 
         def init(x):
             return tuple(self.init(x))

@@ -19,9 +19,13 @@ from ._series import _exact
 
 #: default symbolic hyperparameters
 BETA = sp.Symbol("beta")
+BETA1 = sp.Symbol("beta1")
+BETA2 = sp.Symbol("beta2")
+EPS = sp.Symbol("epsilon", positive=True)
 C = sp.Symbol("c")
 
 __all__ = [
+    "adam",
     "alternating_gd",
     "ema_momentum",
     "extragradient",
@@ -29,7 +33,9 @@ __all__ = [
     "heavy_ball",
     "nesterov",
     "reshuffled_sgd",
+    "rmsprop",
     "runge_kutta",
+    "sign_gd",
     "simultaneous_gd",
     "usam",
 ]
@@ -275,4 +281,118 @@ def alternating_gd(ratio=1, m: int = 1, k: int = 1) -> Optimizer:
         colours=2,
         doc=alternating_gd.__doc__,
         ratio=ratio,
+    )
+
+
+# ----------------------------------------------------------------------------
+# Coordinate-wise and adaptive optimizers (analysed in coordinates)
+# ----------------------------------------------------------------------------
+
+
+def _check_eps(eps, name: str):
+    value = _exact(eps)
+    if value.is_number and value < 0:
+        raise ValueError(f"{name}: eps must be >= 0, got {eps}")
+    return eps
+
+
+def _sign_rule(x, state, step, *, grad, ops, h):
+    return x - h * ops.sign(grad(x)), ()
+
+
+def sign_gd() -> Optimizer:
+    """Sign descent: x⁺ = x − h·sign(∇L(x)) (coordinate-wise).
+
+    Where no coordinate of ∇L vanishes, its modified field is −sign(∇L) at every
+    order (the map is a translation by a locally constant vector).
+    """
+    return Optimizer(_sign_rule, name="sign_gd", doc=sign_gd.__doc__)
+
+
+def _rmsprop_rule(x, state, step, *, grad, ops, h, beta2, eps, eps_inside):
+    (v,) = state
+    g = grad(x)
+    v = beta2 * v + (1 - beta2) * g * g
+    denom = ops.sqrt(v + eps) if eps_inside else ops.sqrt(v) + eps
+    return x - h * g / denom, (v,)
+
+
+def rmsprop(beta2=BETA, eps=EPS, eps_inside=False) -> Optimizer:
+    """RMSProp: v ← β₂v + (1−β₂)(∇L)², x ← x − h∇L/(√v + ε) (coordinate-wise).
+
+    ``eps_inside=True`` uses √(v + ε) instead (the form analysed by Cattaneo,
+    Klusowski & Shigida 2024). State: v (starts at 0; on the invariant
+    manifold v = (∇L)² + O(h)).
+    """
+    _check_beta(beta2, "rmsprop")
+    _check_eps(eps, "rmsprop")
+    return Optimizer(
+        _rmsprop_rule,
+        lambda x: (0 * x,),
+        name="rmsprop",
+        doc=rmsprop.__doc__,
+        beta2=beta2,
+        eps=eps,
+        eps_inside=bool(eps_inside),
+    )
+
+
+def _adam_rule(x, state, step, *, grad, ops, h, beta1, beta2, eps, eps_inside, bias_correction):
+    if bias_correction:
+        m, v, c1, c2 = state
+    else:
+        m, v = state
+    g = grad(x)
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    if bias_correction:
+        # c_i = β_i^n: the decaying factors of the bias correction (0 on the manifold)
+        c1 = beta1 * c1
+        c2 = beta2 * c2
+        m_hat = m / (1 - c1)
+        v_hat = v / (1 - c2)
+    else:
+        m_hat, v_hat = m, v
+    denom = ops.sqrt(v_hat + eps) if eps_inside else ops.sqrt(v_hat) + eps
+    new = x - h * m_hat / denom
+    return new, ((m, v, c1, c2) if bias_correction else (m, v))
+
+
+def _adam_init(bias_correction):
+    def init(x):
+        zero = 0 * x
+        return (zero, zero, 1 + zero, 1 + zero) if bias_correction else (zero, zero)
+
+    return init
+
+
+def adam(
+    beta1=BETA1,
+    beta2=BETA2,
+    eps=EPS,
+    eps_inside=False,
+    bias_correction=False,
+) -> Optimizer:
+    """Adam: m ← β₁m + (1−β₁)∇L, v ← β₂v + (1−β₂)(∇L)², x ← x − h m/(√v + ε).
+
+    Coordinate-wise. ``bias_correction=True`` divides m and v by 1 − β₁ⁿ and
+    1 − β₂ⁿ (carried as decaying states; they tend to 1, so the memoryless
+    modified equation is the same). ``eps_inside=True`` uses √(v + ε).
+    To first order, for ε → 0, the iterates follow
+    θ̇ = −P∇[L + h(β₁/(1−β₁) − β₂/(1−β₂))‖∇L‖₁], P = diag(1/|∂_jL|)
+    (Cattaneo, Klusowski & Shigida 2024). β₁ = 0 is RMSProp.
+    """
+    _check_beta(beta1, "adam")
+    _check_beta(beta2, "adam")
+    _check_eps(eps, "adam")
+    return Optimizer(
+        _adam_rule,
+        _adam_init(bool(bias_correction)),
+        name="adam",
+        doc=adam.__doc__,
+        beta1=beta1,
+        beta2=beta2,
+        eps=eps,
+        eps_inside=bool(eps_inside),
+        bias_correction=bool(bias_correction),
     )
