@@ -3,9 +3,12 @@
 An MLP 64 → 1024 → 1024 → 10 (tanh, softmax cross-entropy; about 1.1M
 parameters) on a batch of scikit-learn's bundled digits. For each function
 the script prints the median wall time of several jitted calls (after a
-warm-up, ``block_until_ready``) and XLA's memory estimate of the compiled
-function (``memory_analysis()``: temporaries + arguments + outputs), both as
-ratios to one ``jax.grad`` of the loss, timed interleaved with each row.
+warm-up, ``block_until_ready``), XLA's memory estimate of the compiled
+function (``memory_analysis()``: temporaries + arguments + outputs) and XLA's
+flop count (``cost_analysis()``, independent of machine load), all as ratios
+to one ``jax.grad`` of the loss, timed interleaved with each row. Check the
+load first (``uptime``) and run nothing else meanwhile: times on a shared
+machine move by 10–20 %, flops do not.
 
 Rows: the gradient-descent modified field at orders 1–4 (``bea.jax``), the
 "obvious" order-1 and order-2 fields (separate jvps of grad), and the gradient

@@ -6,6 +6,12 @@ Conventions: f = −∇L; f̃ = Σ_t h^{|t|−1} ω(t)/σ(t) F(t) (the modified 
 L̃ = Σ_τ h^{|τ|−1} c(τ) S(τ) (the modified loss, f̃ = −∇L̃ through the
 method's gradient order). See ``bea.jax._codegen`` for how they are evaluated
 and what they cost.
+
+Optimizers: ``modifying_optimizer`` runs a method on its modifying field f̂
+(h f̂ = Σ_t h^{|t|} β̂(t)/σ(t) F(t), ``bea.modifying_integrator``) so that its
+modified flow is a chosen target flow through h^p; ``as_optax`` turns optimizer
+programs, explicit Runge–Kutta methods and modifying optimizers into optax
+gradient transformations (see ``bea.jax._optimizers``).
 """
 
 from ._codegen import modified_field as modified_field

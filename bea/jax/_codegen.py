@@ -19,22 +19,31 @@ derivative of ∇L, never a Hessian:
 
 * m = 1 (a Hessian-vector product) is ``jax.jvp`` of ∇L (forward over
   reverse); m ≥ 2 is a ``jax.jvp`` of p ↦ ∇^mL(p)[a1, ..., a_{m−1}, ·]
-  (nested jvps). Under ``jax.jit`` XLA merges the primal and lower-order
-  passes that these jvps repeat (measured faster than one ``jax.linearize``
-  reused for every product), so jit the result;
+  (nested jvps). Under ``jax.jit`` XLA merges the primal passes that these
+  jvps repeat, so jit the result;
 * sums over trees use multilinearity: trees with the same fixed children
   share one derivative along the combined remaining child (see ``_plan``).
-  Every tree vector, combination and derivative function is built once.
+  Every tree vector, combination and derivative function is built once;
+* derivatives of consecutive orders in one sum share a pass:
+  cA ∇^{k+2}L[F, X, ·] + cB ∇^{k+3}L[F, a, Y, ·] is cB times one jvp of
+  Φ(p, v) = ∇^{k+2}L(p)[F, v, ·] at (params, a) along (Y, cA/cB·X). When
+  Φ(params, a) is itself needed (∇²L∇L for gradient descent) it comes from
+  one ``jax.linearize`` of Φ whose linear map serves every such pair, so the
+  primal and first-order passes are shared explicitly. For gradient descent
+  at order 2 the whole h² correction is one such product,
+  ∇³L[g, g] − 12/h² ∇²L(−h/2 g − h²/3 ∇²Lg), scaled by −h²/12;
 * Scalars S(τ) are dot products ∇L·G(t) (t: τ with a leaf cut off), so
   L̃ = c(•) L + ∇L·V with one combined vector V.
 
 Cost model. Derivative steps of the gradient-descent field (:func:`plan_cost`):
-order 1: grad + 1 HVP; order 2: grad + 2 HVP + 1 ∇³L; order 3: grad + 3 HVP +
-2 ∇³L; order 4: grad + 5 HVP + 4 ∇³L + 2 ∇⁴L + 1 ∇⁵L. An HVP costs about two
-gradients, a ∇³L[a, b, ·] about four, each further order about twice more.
-Measured on a 1.1M-parameter MLP on CPU, float64 (``benchmarks/codegen.py``,
-ratios to one jitted gradient, noisy on a loaded machine): time ≈ 3–4× (order
-1), 8.5× (2), 16.5× (3), 44× (4); XLA memory estimate 2.5×, 5.8×, 7.7×, 20.5×.
+order 1: grad + 1 HVP; order 2: grad + 1 linearised HVP + 1 product on its
+linear map; order 3: the same with 2 products; order 4: grad + 1 HVP + 4
+fused ∇³L products + 1 fused ∇⁴L + 1 ∇³L + 1 ∇⁴L. On a 1.1M-parameter MLP
+(``benchmarks/codegen.py``, CPU, float64, ratios to one jitted gradient) XLA
+counts 2.96× the gradient's flops at order 1, 7.2× at order 2, 12.4× at order
+3 (against 9.1× for separate jvps at order 2); wall time follows (≈ 3.0–3.4×,
+7.9×, 12×, noisy on a shared machine) and XLA's memory estimate is 2.5×,
+5.6×, 7.5×.
 
 Memory stays O(n): a handful of parameter-sized vectors plus the residuals
 of the linearisation (about those of one forward-over-reverse pass).
@@ -358,7 +367,14 @@ def _method_name(method) -> str:
 
 
 def _module(
-    plan: Plan, formula: str, method, order: int, kind: str, name: str, title: str = ""
+    plan: Plan,
+    formula: str,
+    method,
+    order: int,
+    kind: str,
+    name: str,
+    title: str = "",
+    symbol: str = "f̃",
 ) -> Module:
     symbols = [s.name for s in plan.symbols]
     for s in symbols:
@@ -379,11 +395,11 @@ def _module(
     )
     if kind == "field":
         title = title or f"Modified field of {_method_name(method)} through h^{order}, in JAX."
-        formula_block = f"    f̃ = {formula}\n"
-        inner_doc = "f̃(params) as a pytree shaped like params."
+        formula_block = f"    {symbol} = {formula}\n"
+        inner_doc = f"{symbol}(params) as a pytree shaped like params."
         outer_doc = (
-            f"Return params -> f̃(params) for the loss `loss_fn(params, *args)` and step h.\n\n"
-            f"f̃ = {formula}"
+            f"Return params -> {symbol}(params) for the loss `loss_fn(params, *args)` and step "
+            f"h.\n\n{symbol} = {formula}"
         )
         value_and_grad = Assign(Name("grad_fn"), Call(Name("jax.grad"), [Name("loss_fn")]))
     else:
@@ -562,14 +578,21 @@ def modified_loss(loss_fn, method, order: int, h, params=None):
     return _build("loss", loss_fn, method, order, h, params)
 
 
-def _equation_field(equation, loss_fn, h, params, title: str):
+def _equation_field(equation, loss_fn, h, params, title: str, symbol: str = "f̃"):
     """A generated field for any field series ``equation`` (iterating (t, ω(t)))."""
     _check_loss_fn(loss_fn)
     h = _check_h(h)
     plan = field_plan(equation)
     name = "modified_field"
     module = _module(
-        plan, equation.text(), equation.method, equation.order, "field", name, title=title
+        plan,
+        equation.text(),
+        equation.method,
+        equation.order,
+        "field",
+        name,
+        title=title,
+        symbol=symbol,
     )
     source = PythonPrinter().doprint(module)
     hyper = _hyper_values(plan.symbols, params)
@@ -584,9 +607,11 @@ def plan_cost(method, order: int, kind: str = "field") -> dict:
     """Derivative steps of the generated code.
 
     ``{"grad": 1, "hvp": n1, "deriv2": n2, ...}``: ``hvp`` Hessian-vector
-    products from one linearisation, ``deriv<m>`` derivatives
-    ∇^{m+1}L[a1, ..., am, ·] taken as a jvp of a nested-jvp function, and
-    ``dfun<k>`` the nested-jvp functions defined (k nested jvps each).
+    products (a jvp of ∇L, or the primal of a linearisation), ``deriv<m>``
+    derivatives ∇^{m+1}L[a1, ..., am, ·] taken as a jvp of a nested-jvp
+    function, ``fused<m>`` one product ∇^{m+1}L[..., a, u, ·] + ∇^{m}L[..., w, ·]
+    (a jvp, or the linear map of a linearisation), and ``dfun<k>`` the
+    nested-jvp functions defined (k nested jvps each).
     """
     plan, _ = _field_parts(method, order) if kind == "field" else _loss_parts(method, order)
     return plan.cost()

@@ -295,6 +295,7 @@ def modifying_optimizer(loss_fn, method=None, order: int = 1, target=None, *, h,
         h,
         values,
         title=f"Modifying field of {program.name} through h^{order}, in JAX.",
+        symbol="f̂",
     )
     hyper = _hyper(
         program,
