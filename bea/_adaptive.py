@@ -67,14 +67,28 @@ class _Context:
         self.order = order
         self.signs: dict = {}
 
-    def sign_of(self, u) -> sympy.Symbol:
+    @staticmethod
+    def _normal(u):
+        """(±1, canonical u): positive rational factors dropped, sign pulled out."""
         u = sympy.sympify(u)
+        sgn = 1
+        if u.is_Add:
+            _, u = sympy.expand(u).as_content_primitive()
+        c, rest = u.as_coeff_Mul()
+        if c.is_Rational and c != 1 and rest != 1:
+            sgn, u = (1 if c > 0 else -1), rest
         if u.could_extract_minus_sign():
-            return -self.sign_of(-u)
-        s = self.signs.get(u)
+            return -sgn, -u
+        return sgn, u
+
+    def sign_of(self, u, create: bool = True):
+        sgn, key = self._normal(u)
+        s = self.signs.get(key)
         if s is None:
-            s = self.signs[u] = sympy.Symbol(f"σ{len(self.signs) + 1}", nonzero=True)
-        return s
+            if not create:
+                raise KeyError(f"no sign symbol for {u}; known: {list(self.signs)}")
+            s = self.signs[key] = sympy.Symbol(f"σ{len(self.signs) + 1}", nonzero=True)
+        return sgn * s
 
     def reduce(self, expr):
         """σ² = 1, |u| = σu for the recorded signs; sqrt((u)²) → σu."""
@@ -175,7 +189,9 @@ class _SeriesOps:
         self.ctx = ctx
 
     def sqrt(self, p: _CPoint) -> _CPoint:
-        return p.apply(sympy.sqrt)
+        # factor the stationary values so that squares such as v = (∂L)² show as squares
+        rows = [[sympy.factor(r[0]) if r[0].free_symbols else r[0], *r[1:]] for r in p.rows]
+        return p._new(rows).apply(sympy.sqrt)
 
     def sign(self, p: _CPoint) -> _CPoint:
         order = self.ctx.order
@@ -347,6 +363,12 @@ class AdaptiveModifiedEquation:
             for st in states
         ]
 
+    def sign_of(self, expr):
+        """The sign symbol (±σ) standing for sign(expr) in the last :meth:`on`."""
+        if self._last is None:
+            raise ValueError("call .on(loss, variables) first")
+        return self._last[2].sign_of(expr, create=False)
+
     def signs(self) -> dict:
         """The sign symbols of the last :meth:`on`: σ ↦ the expression whose sign it is."""
         if self._last is None:
@@ -426,20 +448,44 @@ def _preconditioned_form(eq: AdaptiveModifiedEquation, loss, variables, h, candi
         w[r] - sum(c * sympy.diff(candidates[n], v) for c, n in zip(cs, names))
         for r, v in enumerate(variables)
     ]
-    # polynomial identity in the derivative atoms, for every sign pattern
-    eqs = []
-    for res in residual:
-        for case in _sign_cases(res, signs):
-            num = sympy.numer(sympy.together(sympy.expand(case)))
-            atoms = sorted(num.atoms(sympy.Derivative, sympy.Function), key=str)
-            syms = [sympy.Dummy() for _ in atoms]
-            poly = sympy.Poly(num.subs(dict(zip(atoms, syms))), *syms) if syms else None
-            eqs.extend(poly.coeffs() if poly is not None else [num])
-    sol = sympy.solve(eqs, cs, dict=True)
+    # An identity in the derivatives of L, for every sign pattern. Necessary
+    # conditions first: the residual at random rational values of the derivative
+    # atoms is linear in the c's; then the solution is checked exactly.
+    import random
+
+    rng = random.Random(0)
+    cases = [case for res in residual for case in _sign_cases(res, signs)]
+    atoms = sorted(
+        set().union(*(c.atoms(sympy.Derivative, sympy.Function) for c in cases)), key=str
+    )
+    params = sorted(
+        set().union(*(c.free_symbols for c in cases)) - set(cs) - set(variables) - {h}, key=str
+    )
+
+    def sample(numeric_params: bool):
+        eqs = []
+        fixed = {p: sympy.Rational(rng.randint(1, 9), 11) for p in params}
+        for _ in range(len(cs) + 3):
+            point = {a: sympy.Rational(rng.randint(1, 97), rng.randint(1, 13)) for a in atoms}
+            point.update(
+                {v: sympy.Rational(rng.randint(1, 97), rng.randint(1, 13)) for v in variables}
+            )
+            if numeric_params:
+                point.update(fixed)  # the c's may depend on the parameters: fix them
+            eqs.extend(sympy.cancel(sympy.together(c.xreplace(point))) for c in cases)
+        return sympy.solve(eqs, cs, dict=True)
+
+    # a quick exact rejection with the parameters at random values, then the symbolic solve
+    sol = sample(True) if params else [True]
+    if sol:
+        sol = sample(False)
+    if sol and not all(
+        sympy.cancel(sympy.together(sympy.expand(case.subs(sol[0])))) == 0 for case in cases
+    ):
+        sol = []
     if not sol:
-        out["reason"] = (
-            "the h¹ term is not −P∇(h·Ψ) for Ψ a constant combination of "
-            + ", ".join(names)
+        out["reason"] = "the h¹ term is not −P∇(h·Ψ) for Ψ a constant combination of " + ", ".join(
+            names
         )
         return out
     sol = sol[0]

@@ -506,4 +506,10 @@ def modified_loss(method, order: int) -> ModifiedLoss:
     >>> [(str(tau), c) for tau, c in ml.loss_terms()]
     [('{[]}', 1), ('{[[]]}', 1/4)]
     """
+    if getattr(method, "coordinatewise", False):
+        raise ValueError(
+            f"{method!r} acts coordinate by coordinate: its modified flow is a preconditioned "
+            "field, not a gradient flow. Use bea.modified_equation(opt, order).on(loss, vars) "
+            "and .preconditioned_gradient(loss, vars) for the form −P∇L̃"
+        )
     return ModifiedLoss(modified_equation(method, order))
