@@ -103,6 +103,10 @@ def test_preconditioned_gradient_form_is_reported_where_it_exists():
     assert res["reason"] is None
     assert sp.simplify(res["coefficients"]["‖∇L‖₁"] - (b1 / (1 - b1) - b2 / (1 - b2))) == 0
     assert res["coefficients"]["‖∇L‖²"] == 0
+
+
+@pytest.mark.slow
+def test_no_preconditioned_gradient_form_for_fixed_eps_in_two_dimensions():
     # for fixed ε > 0 in two dimensions the h¹ term is not −P∇(h·Ψ)
     res = bea.modified_equation(adam(), 1).preconditioned_gradient(L2, [x, y])
     assert res["loss"] is None and "not −P∇" in res["reason"]
