@@ -114,6 +114,48 @@ class RungeKutta(Method):
             out[t] = sum((b[i] * u[i] for i in range(s)), zero)
         return BSeries(tab, dom, out, one, max_nodes)
 
+    def jax(self, grads, h: float, iterations: int = 50):
+        """(init, update) on arrays: one step of the method on f = −∇L.
+
+        Explicit tableaux are evaluated stage by stage; implicit ones by
+        ``iterations`` fixed-point sweeps of the stage equations (contractive
+        for h·Lip(∇L)·max|a_ij|·s < 1). The state is empty.
+        """
+        grad = grads[0] if isinstance(grads, (list, tuple)) else grads
+        if self.A.free_symbols or self.b.free_symbols:
+            raise ValueError(f"{self.name} has symbolic entries; substitute numbers first")
+        s = self.stages
+        A = [[float(self.A[i, j]) for j in range(s)] for i in range(s)]
+        b = [float(v) for v in self.b]
+        explicit = self.explicit
+
+        def stage_points(x, ks):
+            out = []
+            for i in range(s):
+                y = x
+                for j in range(s):
+                    if A[i][j] != 0 and ks[j] is not None:
+                        y = y + A[i][j] * ks[j]
+                out.append(y)
+            return out
+
+        def update(x, state):
+            if explicit:
+                ks = [None] * s
+                for i in range(s):
+                    ks[i] = -h * grad(stage_points(x, ks)[i])
+            else:
+                ks = [-h * grad(x)] * s
+                for _ in range(iterations):
+                    ks = [-h * grad(y) for y in stage_points(x, ks)]
+            new = x
+            for i in range(s):
+                if b[i] != 0:
+                    new = new + b[i] * ks[i]
+            return new, state
+
+        return (lambda x: ()), update
+
     def __repr__(self) -> str:
         return f"RungeKutta({self.name}, stages={self.stages})"
 
