@@ -201,12 +201,53 @@ def _one_field(field, variables) -> sp.Matrix:
     return as_field(field, variables)
 
 
-def modified_equation(method, order: int) -> ModifiedEquation:
+#: below this many nodes the log is cheaper than a cache lookup
+CACHE_MIN_NODES = 9
+
+
+def _log(series: BSeries, progress: bool = False) -> BSeries:
+    """series.log(), cached on disk for large exact-rational series (see bea._cache)."""
+    from fractions import Fraction
+
+    from sympy.polys.domains import QQ
+
+    from ._cache import default_cache
+
+    cache = default_cache()
+    if series.domain != QQ or series.max_nodes < CACHE_MIN_NODES or not cache.active:
+        return series.log(progress=progress)
+    import hashlib
+
+    from . import __version__
+
+    text = "|".join(map(str, series.coeffs))
+    key = {
+        "kind": "bseries-log",
+        "bea": __version__,
+        "colours": series.colours,
+        "max_nodes": series.max_nodes,
+        "digest": hashlib.sha256(text.encode()).hexdigest(),
+    }
+
+    def compute():
+        omega = series.log(progress=progress)
+        return {"coefficients": [str(v) for v in omega.coeffs]}
+
+    payload = cache.get_or_compute(key, compute)
+    coeffs = [QQ.convert(Fraction(c)) for c in payload["coefficients"]]
+    if len(coeffs) != len(series.coeffs):
+        raise RuntimeError("cached modified equation has the wrong number of trees")
+    return BSeries(series.table, QQ, coeffs, QQ.zero, series.max_nodes)
+
+
+def modified_equation(method, order: int, progress: bool = False) -> ModifiedEquation:
     """The modified equation of ``method`` through h^order.
 
     Normalisation: h f̃ = Σ_t h^{|t|} ω(t)/σ(t) F(t), on all trees with at most
     ``order + 1`` nodes; ω = log of the method's B-series, divided by
-    ``method.steps`` when one call advances several iterates.
+    ``method.steps`` when one call advances several iterates. High orders of
+    exact-rational series are cached on disk (``BEA_CACHE_DIR``; ``BEA_CACHE=0``
+    turns it off); ``progress=True`` shows a progress bar.
 
     >>> import bea
     >>> me = bea.modified_equation(bea.gd(), order=2)
@@ -222,7 +263,7 @@ def modified_equation(method, order: int) -> ModifiedEquation:
         from ._adaptive import AdaptiveModifiedEquation
 
         return AdaptiveModifiedEquation(method, order)
-    omega = method.bseries(order + 1).log()
+    omega = _log(method.bseries(order + 1), progress=progress)
     steps = getattr(method, "steps", 1)
     if steps != 1:
         omega = omega / steps

@@ -387,7 +387,7 @@ class BSeries:
         return BSeries(self.table, dom, c, dom.one, self.max_nodes)
 
     # -- log / exp ------------------------------------------------------------------
-    def log(self) -> BSeries:
+    def log(self, progress: bool = False) -> BSeries:
         """The modified field ω of a point a: ``exp(ω) = a`` (ω(∅) = 0).
 
         h f̃ = Σ h^{|t|} ω(t)/σ(t) F(t) is the field whose exact time-h flow is
@@ -397,7 +397,7 @@ class BSeries:
         O(|t|·#cuts) operations per tree.
         """
         _require_point(self, "log()")
-        return _log_exp(self, log=True)
+        return _log_exp(self, log=True, progress=progress)
 
     def exp(self) -> BSeries:
         """The time-h flow of the field ω (ω(∅) must be 0): a point series."""
@@ -487,7 +487,7 @@ def lie_derivative(b: BSeries, c: BSeries) -> BSeries:
 # ----------------------------------------------------------------------------
 
 
-def _log_exp(s: BSeries, log: bool) -> BSeries:
+def _log_exp(s: BSeries, log: bool, progress: bool = False) -> BSeries:
     """Shared recursion of log and exp.
 
     With c_1 = ω and c_k = ω ▷ c_{k-1}, the point is a = Σ_k c_k / k!, and
@@ -503,7 +503,14 @@ def _log_exp(s: BSeries, log: bool) -> BSeries:
     omega = given if not log else [zero] * n_all
     point = [zero] * n_all
     C: list = [None] * n_all  # C[t] = [c_1(t), ..., c_|t|(t)]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n_all, unit="tree", desc="log of the B-series", leave=False)
     for i in range(n_all):
+        if bar is not None and (i + 1 == n_all or size[i + 1] != size[i]):
+            bar.update(i + 1 - bar.n)
         n = size[i]
         acc = [zero] * (n - 1)
         for u, sid, m in cuts(i):
@@ -522,6 +529,8 @@ def _log_exp(s: BSeries, log: bool) -> BSeries:
         else:
             point[i] = given[i] + tail
         C[i] = [omega[i], *acc]
+    if bar is not None:
+        bar.close()
     if log:
         return BSeries(tab, dom, omega, zero, s.max_nodes)
     return BSeries(tab, dom, point, dom.one, s.max_nodes)

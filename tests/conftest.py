@@ -1,6 +1,13 @@
 """Shared test configuration: float64 in JAX, a hypothesis profile for exact algebra."""
 
+import os
+import tempfile
+
 from hypothesis import settings
+
+# Derivations are cached on disk; tests use a fresh directory so that no earlier
+# run's results are read back.
+os.environ.setdefault("BEA_CACHE_DIR", tempfile.mkdtemp(prefix="bea-cache-tests-"))
 
 try:
     import jax
