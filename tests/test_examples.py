@@ -57,3 +57,23 @@ def test_examples_present():
     owned = set(CASES)
     present = {p.name for p in EXAMPLES.glob("*.py")}
     assert owned <= present
+
+
+def test_barrett_dherin_plane_writes_its_figure(tmp_path):
+    out = tmp_path / "plane.png"
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "barrett_dherin_plane.py"), "--fast", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert out.stat().st_size > 10_000 and out.read_bytes()[:4] == b"\x89PNG"
+    # every start: the order-1 modified flow is closer to GD than gradient flow
+    rows = [r.split() for r in proc.stdout.splitlines() if r.strip().startswith("(")]
+    assert rows
+    for row in rows:
+        d0, d1 = float(row[-2]), float(row[-1])
+        assert d1 < d0
