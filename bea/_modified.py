@@ -128,6 +128,9 @@ class ModifiedEquation:
                 start += len(g)
             return out
         variables = as_variables(variables)
+        losses_list = getattr(self.method, "losses_list", False)
+        if losses_list and isinstance(field, (list, tuple)) and len(field) == 1:
+            field = field[0]  # one mini-batch loss, passed as a list of losses
         return self._evaluate(_fields_for(field, variables, self.colours), variables, h)
 
     def _evaluate(self, fields, variables, h) -> sp.Matrix:

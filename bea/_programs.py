@@ -93,6 +93,8 @@ class Optimizer(Method):
         self.colours = colours
         self.steps = steps
         self.average = average
+        #: ``.on`` takes a list of losses, one per mini-batch or player, even for one
+        self.losses_list = average or colours > 1
         self.hyperparameters = dict(hyperparameters)
         self.__doc__ = doc or rule.__doc__
         self._cache: dict[int, BSeries] = {}
