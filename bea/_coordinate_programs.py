@@ -49,6 +49,7 @@ from ._coordinates import (
     modified_field,
 )
 from ._modified import h as _default_h
+from ._programs import memory_matrix
 
 __all__ = ["coordinate_modified_equation", "underlying_map"]
 
@@ -257,21 +258,7 @@ def _linear_system(opt, hyper, variables, h, colours, e, k):
         A[0, j] = _scalar_of(x1, variables, 1, units, opt.name)
         for i in range(k):
             A[i + 1, j] = _scalar_of(s1[i], variables, 1, units, opt.name)
-    M = sympy.zeros(k + 1, k + 1)
-    M[0, 0] = 1
-    for j in range(k):
-        M[0, j + 1] = -A[0, j]
-    for i in range(k):
-        M[i + 1, 0] = e[i]
-        for j in range(k):
-            M[i + 1, j + 1] = (1 if i == j else 0) - A[i + 1, j]
-    if sympy.cancel(M.det()) == 0:
-        raise ValueError(
-            f"{opt!r} has no underlying one-step method: the linear part of the iteration in "
-            "its state is singular (det = 0). For heavy-ball and Nesterov this is β = 1; "
-            "choose |β| < 1."
-        )
-    return M.inv().applyfunc(sympy.cancel)
+    return memory_matrix(opt, A, e).inv().applyfunc(sympy.cancel)
 
 
 def _init_factors(opt, variables, h, hyper) -> list:

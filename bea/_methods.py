@@ -114,40 +114,70 @@ class RungeKutta(Method):
             out[t] = sum((b[i] * u[i] for i in range(s)), zero)
         return BSeries(tab, dom, out, one, max_nodes)
 
+    def as_optimizer(self, number=None):
+        """This explicit method as an update rule (a :class:`bea.Optimizer`).
+
+        k_i = step(x + Σ_j a_ij k_j), x⁺ = x + Σ_i b_i k_i. ``number`` converts
+        the tableau entries for the points the rule runs on; by default they
+        stay exact for series and coordinate points and become floats for
+        arrays.
+        """
+        from ._programs import Optimizer
+
+        if not self.explicit:
+            raise ValueError(
+                f"{self.name} is implicit: its stages cannot be written as an explicit rule"
+            )
+        s = self.stages
+        A = [[self.A[i, j] for j in range(s)] for i in range(s)]
+        b = [self.b[i] for i in range(s)]
+
+        def rule(x, state, step):
+            num = number or _numeric_for(x)
+            ks = []
+            for i in range(s):
+                y = x
+                for j in range(i):
+                    if A[i][j] != 0:
+                        y = y + num(A[i][j]) * ks[j]
+                ks.append(step(y))
+            out = x
+            for i in range(s):
+                if b[i] != 0:
+                    out = out + num(b[i]) * ks[i]
+            return out
+
+        return Optimizer(
+            rule, name=self.name, doc=f"Explicit Runge–Kutta method {self.name} ({s} stages)."
+        )
+
     def jax(self, grads, h: float, iterations: int = 50):
         """(init, update) on arrays: one step of the method on f = −∇L.
 
-        Explicit tableaux are evaluated stage by stage; implicit ones by
-        ``iterations`` fixed-point sweeps of the stage equations (contractive
-        for h·Lip(∇L)·max|a_ij|·s < 1). The state is empty.
+        Explicit tableaux run stage by stage (:meth:`as_optimizer`); implicit
+        ones by ``iterations`` fixed-point sweeps of the stage equations
+        (contractive for h·Lip(∇L)·max|a_ij|·s < 1). The state is empty.
         """
-        grad = grads[0] if isinstance(grads, (list, tuple)) else grads
         if self.A.free_symbols or self.b.free_symbols:
             raise ValueError(f"{self.name} has symbolic entries; substitute numbers first")
+        if self.explicit:
+            return self.as_optimizer().jax(grads, h)
+        grad = grads[0] if isinstance(grads, (list, tuple)) else grads
         s = self.stages
         A = [[float(self.A[i, j]) for j in range(s)] for i in range(s)]
         b = [float(v) for v in self.b]
-        explicit = self.explicit
-
-        def stage_points(x, ks):
-            out = []
-            for i in range(s):
-                y = x
-                for j in range(s):
-                    if A[i][j] != 0 and ks[j] is not None:
-                        y = y + A[i][j] * ks[j]
-                out.append(y)
-            return out
 
         def update(x, state):
-            if explicit:
-                ks = [None] * s
+            ks = [-h * grad(x)] * s
+            for _ in range(iterations):
+                stages = []
                 for i in range(s):
-                    ks[i] = -h * grad(stage_points(x, ks)[i])
-            else:
-                ks = [-h * grad(x)] * s
-                for _ in range(iterations):
-                    ks = [-h * grad(y) for y in stage_points(x, ks)]
+                    y = x
+                    for j in range(s):
+                        if A[i][j] != 0:
+                            y = y + A[i][j] * ks[j]
+                    stages.append(y)
+                ks = [-h * grad(y) for y in stages]
             new = x
             for i in range(s):
                 if b[i] != 0:
@@ -177,6 +207,22 @@ def _as_vector(v, name) -> list:
         return list(v)
     except TypeError as exc:
         raise ValueError(f"{name} must be a sequence of numbers, got {v!r}") from exc
+
+
+def _numeric_for(x):
+    """Scalars as exact sympy numbers, or as floats when the points are arrays."""
+    if hasattr(x, "dtype") or isinstance(x, float):
+
+        def num(c):
+            try:
+                return float(c)
+            except TypeError as exc:
+                raise ValueError(
+                    f"tableau entry {c} is symbolic; substitute numbers to run on arrays"
+                ) from exc
+
+        return num
+    return lambda c: c
 
 
 def runge_kutta(A, b, c=None, name: str = "runge_kutta") -> RungeKutta:

@@ -302,21 +302,7 @@ def _solve(opt: Optimizer, N: int) -> BSeries:
                 f"{opt.name}: state {i} starts as {S_empty[i]}·x (from init) but the rule "
                 f"maps it to {got}·x; the state must be stationary at h = 0"
             )
-    M = sp.zeros(k + 1, k + 1)
-    M[0, 0] = 1
-    for j in range(k):
-        M[0, j + 1] = -A[0, j]
-    for i in range(k):
-        M[i + 1, 0] = S_empty[i]
-        for j in range(k):
-            M[i + 1, j + 1] = (1 if i == j else 0) - A[i + 1, j]
-    if sp.simplify(M.det()) == 0:
-        raise ValueError(
-            f"{opt!r} has no underlying one-step method: the linear part of the iteration "
-            "in its state is singular (det = 0). For heavy-ball and Nesterov this is β = 1; "
-            "choose |β| < 1."
-        )
-    Minv = M.inv()
+    Minv = memory_matrix(opt, A, S_empty).inv()
     dom, vals = _from_sympy_list([*Minv, *hyper_values(hyper), *S_empty])
     minv = vals[: (k + 1) ** 2]
 
@@ -345,6 +331,31 @@ def _solve(opt: Optimizer, N: int) -> BSeries:
             for i in range(k):
                 S[i].coeffs[t] = sol[i + 1]
     return phi
+
+
+def memory_matrix(opt, A: sp.Matrix, e) -> sp.Matrix:
+    """M = [[1, −A_x], [e, I − A_S]]: the linear system for Φ(t) and the states at every order.
+
+    ``A`` is the (k+1)×k linear part of the rule in its state (row 0: x_new,
+    rows 1..k: the new states), ``e`` the coefficients of x in the states.
+    Raises ValueError if M is singular (no underlying one-step method).
+    """
+    k = len(e)
+    M = sp.zeros(k + 1, k + 1)
+    M[0, 0] = 1
+    for j in range(k):
+        M[0, j + 1] = -A[0, j]
+    for i in range(k):
+        M[i + 1, 0] = e[i]
+        for j in range(k):
+            M[i + 1, j + 1] = (1 if i == j else 0) - A[i + 1, j]
+    if sp.cancel(M.det()) == 0:
+        raise ValueError(
+            f"{opt!r} has no underlying one-step method: the linear part of the iteration "
+            "in its state is singular (det = 0). For heavy-ball and Nesterov this is β = 1; "
+            "choose |β| < 1."
+        )
+    return M
 
 
 def hyper_values(hyper: dict) -> list:

@@ -161,45 +161,7 @@ def runge_kutta(A, b, c=None, name: str = "runge_kutta"):
     as :class:`bea.RungeKutta` (analysis only).
     """
     rk = RungeKutta(A, b, c, name=name)
-    if not rk.explicit:
-        return rk
-    s = rk.stages
-    Ab = [[rk.A[i, j] for j in range(s)] for i in range(s)]
-    bb = [rk.b[i] for i in range(s)]
-
-    def rule(x, state, step):
-        # exact entries for series and coordinate points, floats for arrays
-        num = _numeric_for(x)
-        ks = []
-        for i in range(s):
-            y = x
-            for j in range(i):
-                if Ab[i][j] != 0:
-                    y = y + num(Ab[i][j]) * ks[j]
-            ks.append(step(y))
-        out = x
-        for i in range(s):
-            if bb[i] != 0:
-                out = out + num(bb[i]) * ks[i]
-        return out
-
-    return Optimizer(rule, name=name, doc=f"Explicit Runge–Kutta method {name} ({s} stages).")
-
-
-def _numeric_for(x):
-    """Scalars as exact sympy numbers, or as floats when the points are arrays."""
-    if hasattr(x, "dtype") or isinstance(x, float):
-
-        def num(c):
-            try:
-                return float(c)
-            except TypeError as exc:
-                raise ValueError(
-                    f"tableau entry {c} is symbolic; substitute numbers to run on arrays"
-                ) from exc
-
-        return num
-    return lambda c: c
+    return rk.as_optimizer() if rk.explicit else rk
 
 
 def _sgd_rule(m):

@@ -48,30 +48,12 @@ def _mp_number(v):
 
 def _mp_program(method):
     """The update rule with exact mp coefficients (explicit RK tableaux become rules)."""
-    import bea
+    from bea import RungeKutta
 
+    if isinstance(method, RungeKutta) and method.explicit:
+        return method.as_optimizer(number=_mp_number)
     if hasattr(method, "jax"):
         return method
-    if getattr(method, "explicit", False) and hasattr(method, "A"):
-        s = method.A.shape[0]
-        A = [[_mp_number(method.A[i, j]) for j in range(s)] for i in range(s)]
-        b = [_mp_number(v) for v in method.b]
-
-        def rule(x, state, step):
-            ks = []
-            for i in range(s):
-                y = x
-                for j in range(i):
-                    if A[i][j]:
-                        y = y + A[i][j] * ks[j]
-                ks.append(step(y))
-            out = x
-            for i in range(s):
-                if b[i]:
-                    out = out + b[i] * ks[i]
-            return out
-
-        return bea.Optimizer(rule, name=getattr(method, "name", "runge_kutta"))
     raise ValueError(f"{method!r} cannot be iterated: expected an optimizer or explicit RK method")
 
 

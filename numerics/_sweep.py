@@ -96,32 +96,9 @@ def _check_x64():
 
 
 def _program(method):
-    """The method as an update rule on arrays (explicit Runge–Kutta tableaux become rules)."""
+    """The method as an update rule on arrays (``.jax``; Runge–Kutta methods have one too)."""
     if hasattr(method, "jax"):
         return method
-    import bea
-
-    if getattr(method, "explicit", False) and hasattr(method, "A"):
-        # float coefficients: the stages of x⁺ = x + Σ b_i k_i, k_i = step(x + Σ_j a_ij k_j)
-        s = method.A.shape[0]
-        A = [[float(method.A[i, j]) for j in range(s)] for i in range(s)]
-        b = [float(v) for v in method.b]
-
-        def rule(x, state, step):
-            ks = []
-            for i in range(s):
-                y = x
-                for j in range(i):
-                    if A[i][j]:
-                        y = y + A[i][j] * ks[j]
-                ks.append(step(y))
-            out = x
-            for i in range(s):
-                if b[i]:
-                    out = out + b[i] * ks[i]
-            return out
-
-        return bea.Optimizer(rule, name=getattr(method, "name", "runge_kutta"))
     raise ValueError(
         f"{method!r} cannot be iterated on arrays: expected an optimizer program "
         "(bea.optimizers.*, bea.Optimizer) or an explicit Runge–Kutta method"
