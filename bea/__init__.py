@@ -10,10 +10,10 @@ method's series.
 
 from . import coordinates as coordinates
 from . import optimizers as optimizers
+from ._adaptive import AdaptiveModifiedEquation as AdaptiveModifiedEquation
 from ._differentials import ElementaryDifferentials as ElementaryDifferentials
 from ._differentials import differential_latex as differential_latex
 from ._differentials import differential_text as differential_text
-from ._adaptive import AdaptiveModifiedEquation as AdaptiveModifiedEquation
 from ._loss import ModifiedLoss as ModifiedLoss
 from ._loss import modified_loss as modified_loss
 from ._methods import Method as Method
