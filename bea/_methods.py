@@ -187,7 +187,9 @@ class RungeKutta(Method):
         return (lambda x: ()), update
 
     def __repr__(self) -> str:
-        return f"RungeKutta({self.name}, stages={self.stages})"
+        if self.name != "runge_kutta":
+            return self.name
+        return f"RungeKutta(stages={self.stages})"
 
 
 def _as_rows(A, name):
