@@ -26,27 +26,34 @@ derivative of ∇L, never a Hessian:
   Every tree vector, combination and derivative function is built once;
 * derivatives of consecutive orders in one sum share a pass:
   cA ∇^{k+2}L[F, X, ·] + cB ∇^{k+3}L[F, a, Y, ·] is cB times one jvp of
-  Φ(p, v) = ∇^{k+2}L(p)[F, v, ·] at (params, a) along (Y, cA/cB·X). When
-  Φ(params, a) is itself needed (∇²L∇L for gradient descent) it comes from
-  one ``jax.linearize`` of Φ whose linear map serves every such pair, so the
-  primal and first-order passes are shared explicitly. For gradient descent
-  at order 2 the whole h² correction is one such product,
-  ∇³L[g, g] − 12/h² ∇²L(−h/2 g − h²/3 ∇²Lg), scaled by −h²/12;
+  Φ(p, v) = ∇^{k+2}L(p)[F, v, ·] at (params, a) along (Y, cA/cB·X). For
+  gradient descent at order 2 the whole h² correction is one such jvp after
+  one HVP, ∇³L[g, g] − 12/h² ∇²L(−h/2 g − h²/3 ∇²Lg), scaled by −h²/12;
+* when the plan nests jvps beyond HVPs, the loss is wrapped in
+  ``jax.checkpoint`` with the ``everything_saveable`` policy: nothing is
+  recomputed, but XLA no longer merges common subexpressions across the
+  nested passes, which on the MLP of the cost model below cut memory and
+  flops. With it, Φ(params, a) (∇²L∇L for gradient descent) is best a
+  separate HVP: taking it as the primal of one ``jax.linearize`` of Φ shared
+  by the fused products keeps that linearisation's residuals alive and
+  measured more memory and flops (without the checkpoint it measured fewer
+  flops, but the most memory);
 * Scalars S(τ) are dot products ∇L·G(t) (t: τ with a leaf cut off), so
   L̃ = c(•) L + ∇L·V with one combined vector V.
 
 Cost model. Derivative steps of the gradient-descent field (:func:`plan_cost`):
-order 1: grad + 1 HVP; order 2: grad + 1 linearised HVP + 1 product on its
-linear map; order 3: the same with 2 products; order 4: grad + 1 HVP + 4
-fused ∇³L products + 1 fused ∇⁴L + 1 ∇³L + 1 ∇⁴L. On a 1.1M-parameter MLP
-(``benchmarks/codegen.py``, CPU, float64, ratios to one jitted gradient) XLA
-counts 2.96× the gradient's flops at order 1, 7.2× at order 2, 12.4× at order
-3 (against 9.1× for separate jvps at order 2); wall time follows (≈ 3.0–3.4×,
-7.9×, 12×, noisy on a shared machine) and XLA's memory estimate is 2.5×,
-5.6×, 7.5×.
+order 1: grad + 1 HVP; order 2: grad + 1 HVP + 1 fused product; order 3: the
+same with 2 fused products; order 4: grad + 1 HVP + 4 fused ∇³L products + 1
+fused ∇⁴L + 1 ∇³L + 1 ∇⁴L. On a 1.1M-parameter MLP (``benchmarks/codegen.py``,
+CPU, ratios to one jitted gradient, float64 and float32 alike) XLA counts
+2.96× the gradient's flops at order 1, 6.2× at order 2, 11.4× at order 3 and
+36.5× at order 4, and its memory estimate is 2.5×, 4.3×, 6.7×, 19.3×; one
+shared linearisation without the checkpoint counts 7.2×, 12.4×, 39.3× flops
+and 5.6×, 7.5×, 21.5× memory at orders 2–4. Wall time follows the
+flops: ≈ 3.3×, 6.7–7.6×, 11.4–12×, 32–34× (noisy on a shared machine).
 
-Memory stays O(n): a handful of parameter-sized vectors plus the residuals
-of the linearisation (about those of one forward-over-reverse pass).
+Memory stays O(n): a handful of parameter-sized vectors plus the
+intermediates of one nested forward-over-reverse pass.
 
 The callables are the generated standalone module (:func:`module_source`)
 executed into a namespace, as sympy's ``lambdify`` does: what is printed is
@@ -80,6 +87,7 @@ from ._printer import (
     FunctionDef,
     Import,
     Index,
+    Keyword,
     Lambda,
     Module,
     Name,
@@ -297,13 +305,6 @@ def _body(plan: Plan, h: str) -> list:
                 [Name(fn), TupleExpr([Name("params"), Name(a)]), TupleExpr([Name(u), Name(w)])],
             )
             body.append(Assign(Name(step.out), Index(call, 1), step.label))
-        elif step.kind == "linearize":
-            fn, a, lin = step.args
-            call = Call(Name("jax.linearize"), [Name(fn), Name("params"), Name(a)])
-            body.append(Assign(TupleExpr([Name(step.out), Name(lin)]), call, step.label))
-        elif step.kind == "apply":
-            lin, u, w = step.args
-            body.append(Assign(Name(step.out), Call(Name(lin), [Name(u), Name(w)]), step.label))
         elif step.kind == "deriv":
             fn, free = step.args
             call = Call(
@@ -355,11 +356,17 @@ _VDOT = FunctionDef(
 
 _RESERVED = frozenset(
     "h loss_fn jax jnp g p v s params args value lin hvp grad_fn grad_at value_and_grad_fn "
+    "checkpointed_loss_fn "
     "value_and_grad_at field loss sum _vdot".split()
 )
 
 
-_TAKEN = r"v\d+|d_\w*|dv(_\w*)?|lin_\w*|a\d+"  # names of generated vectors and functions
+_TAKEN = r"v\d+|d_\w*|dv(_\w*)?|a\d+"  # names of generated vectors and functions
+
+
+def _nested(plan: Plan) -> bool:
+    """Whether the plan takes derivatives of ∇L beyond Hessian-vector products."""
+    return any(s.kind in ("dfun", "vfun", "deriv", "fused") for s in plan.steps)
 
 
 def _method_name(method) -> str:
@@ -390,9 +397,33 @@ def _module(
     doc_common = (
         "Conventions: f = −∇L; F(•) = f, F([t1..tm]) = f^(m)(F(t1), ..., F(tm));\n"
         "F(t) = (−1)^|t| G(t) with G(•) = ∇L, G([t1..tm]) = ∇^(m+1)L[G(t1), ..., G(tm), ·].\n"
-        "Derivatives of ∇L are Hessian-vector products from one linearisation and\n"
-        "nested jvps; no Hessian is formed.\n"
+        "Derivatives of ∇L are Hessian-vector products and nested jvps; no Hessian\n"
+        "is formed.\n"
     )
+    differentiated = Name("loss_fn")
+    prelude = []
+    if _nested(plan):
+        differentiated = Name("checkpointed_loss_fn")
+        policy = Name("jax.checkpoint_policies.everything_saveable")
+        checkpoint = Call(
+            Name("jax.checkpoint"),
+            [
+                Lambda([Name("q")], Call(Name("loss_fn"), [Name("q"), Starred(Name("args"))])),
+                Keyword("policy", Name("policy")),
+            ],
+        )
+        prelude = [
+            FunctionDef(
+                differentiated.id,
+                [Name("p"), Starred(Name("args"))],
+                [Assign(Name("policy"), policy), Return(Call(checkpoint, [Name("p")]))],
+                docstring=(
+                    "loss_fn(p, *args) under jax.checkpoint, everything saved (nothing is\n"
+                    "recomputed): it only stops XLA's common-subexpression elimination\n"
+                    "across the nested jvps, which measured less memory and fewer flops."
+                ),
+            )
+        ]
     if kind == "field":
         title = title or f"Modified field of {_method_name(method)} through h^{order}, in JAX."
         formula_block = f"    {symbol} = {formula}\n"
@@ -401,7 +432,7 @@ def _module(
             f"Return params -> {symbol}(params) for the loss `loss_fn(params, *args)` and step "
             f"h.\n\n{symbol} = {formula}"
         )
-        value_and_grad = Assign(Name("grad_fn"), Call(Name("jax.grad"), [Name("loss_fn")]))
+        value_and_grad = Assign(Name("grad_fn"), Call(Name("jax.grad"), [differentiated]))
     else:
         title = f"Modified loss of {_method_name(method)} through h^{order}, in JAX."
         formula_block = (
@@ -413,7 +444,7 @@ def _module(
             f"L̃ = {formula}"
         )
         value_and_grad = Assign(
-            Name("value_and_grad_fn"), Call(Name("jax.value_and_grad"), [Name("loss_fn")])
+            Name("value_and_grad_fn"), Call(Name("jax.value_and_grad"), [differentiated])
         )
     docstring = (
         f"{title}\n\n{formula_block}\n{doc_common}\n"
@@ -425,7 +456,7 @@ def _module(
         what, [Name("params"), Starred(Name("args"))], _body(plan, "h"), docstring=inner_doc
     )
     outer = FunctionDef(
-        name, params, [value_and_grad, inner, Return(Name(what))], docstring=outer_doc
+        name, params, [*prelude, value_and_grad, inner, Return(Name(what))], docstring=outer_doc
     )
     body = ([_VDOT] if any(s.kind == "dot" for s in plan.steps) else []) + [outer]
     return Module(docstring, [Import("jax"), Import("jax.numpy", "jnp")], body)
@@ -607,10 +638,10 @@ def plan_cost(method, order: int, kind: str = "field") -> dict:
     """Derivative steps of the generated code.
 
     ``{"grad": 1, "hvp": n1, "deriv2": n2, ...}``: ``hvp`` Hessian-vector
-    products (a jvp of ∇L, or the primal of a linearisation), ``deriv<m>``
+    products (a jvp of ∇L), ``deriv<m>``
     derivatives ∇^{m+1}L[a1, ..., am, ·] taken as a jvp of a nested-jvp
     function, ``fused<m>`` one product ∇^{m+1}L[..., a, u, ·] + ∇^{m}L[..., w, ·]
-    (a jvp, or the linear map of a linearisation), and ``dfun<k>`` the
+    (one jvp of a nested-jvp function), and ``dfun<k>`` the
     nested-jvp functions defined (k nested jvps each).
     """
     plan, _ = _field_parts(method, order) if kind == "field" else _loss_parts(method, order)

@@ -1,18 +1,15 @@
 """Evaluation plans: which derivatives of ∇L a modified field or loss needs.
 
 A plan is a straight-line program over vectors (pytrees shaped like the
-parameters) with four kinds of step:
+parameters) with these kinds of step:
 
-``hvp``     v ↦ ∇²L·v, from one linearisation of ∇L at the point;
+``hvp``     v ↦ ∇²L·v, a jvp of ∇L at the point;
 ``dfun``    defines p ↦ ∇^{k+1}L(p)[a1, ..., ak, ·] by k nested jvps of ∇L;
 ``deriv``   ∇^{m+1}L[a1, ..., a_{m−1}, w, ·] = jvp of a ``dfun`` along w (m ≥ 2);
 ``lin``     a linear combination Σ c_i v_i with c_i = r_i h^{k_i};
 ``vfun``    defines (p, v) ↦ ∇^{k+2}L(p)[a1, ..., ak, v, ·] (a jvp of a ``dfun``);
 ``fused``   ∇^{m+1}L[a1, ..., a_{m−1}, a, u, ·] + ∇^{m}L[a1, ..., a_{m−1}, w, ·] as one
             jvp of a ``vfun`` at (params, a) along (u, w);
-``linearize`` ∇^{k+2}L[F, a, ·] and the linear map (u, w) ↦ ∇^{k+3}L[F, a, u, ·] +
-            ∇^{k+2}L[F, w, ·] from one ``jax.linearize`` of a ``vfun`` at (params, a);
-``apply``   a ``fused`` step evaluated with that linear map;
 ``dot``     a full contraction a·b (only in losses).
 
 It is built from the exact coefficients by multilinearity. With
@@ -25,10 +22,11 @@ along the combined largest children ("free"):
 
 recursively. Derivatives of consecutive orders in one sum share a pass
 (``fuse``): cA ∇^{k+2}L[F, X, ·] + cB ∇^{k+3}L[F, a, Y, ·] is cB times one jvp
-of (p, v) ↦ ∇^{k+2}L(p)[F, v, ·] at (params, a) along (Y, cA/cB · X), evaluated
-on one ``jax.linearize`` at (params, a) when its primal is itself needed.
-Every tree vector G(t), every combination and every derivative function is
-computed once (memoised by its inputs). A modified loss
+of (p, v) ↦ ∇^{k+2}L(p)[F, v, ·] at (params, a) along (Y, cA/cB · X), a pass of
+its own even when ∇^{k+2}L[F, a, ·] is also needed (with the checkpointed loss
+of ``_codegen``, sharing that primal through one ``jax.linearize`` measured more
+memory and more flops). Every tree vector G(t), every combination and every
+derivative function is computed once (memoised by its inputs). A modified loss
 L̃ = Σ_τ h^{|τ|−1} c(τ) S(τ) uses S(τ) = ∇L·G(t_τ), with t_τ the tree left when
 a leaf of τ is cut off (rooted at the leaf's neighbour), so
 L̃ = c(•) L + ∇L·Σ_τ h^{|τ|−1} c(τ) G(t_τ): one combination and one dot product.
@@ -70,15 +68,12 @@ class Plan:
         """Counts of each kind of derivative step: {"hvp": n, "deriv2": n, ...}."""
         out: dict[str, int] = {"grad": 1, "hvp": 0}
         for s in self.steps:
-            if s.kind == "hvp" or (s.kind == "linearize" and s.order == 1):
+            if s.kind == "hvp":
                 out["hvp"] += 1
-            elif s.kind == "linearize":
-                key = f"deriv{s.order}"
-                out[key] = out.get(key, 0) + 1
             elif s.kind == "deriv":
                 key = f"deriv{s.order}"
                 out[key] = out.get(key, 0) + 1
-            elif s.kind in ("fused", "apply"):
+            elif s.kind == "fused":
                 key = f"fused{s.order}"
                 out[key] = out.get(key, 0) + 1
             elif s.kind == "dfun":
@@ -104,7 +99,6 @@ class _Planner:
         self.derivs: dict[tuple, str] = {}
         self.dfuns: dict[tuple, str] = {}
         self.labels: dict[str, str] = {"g": "∇L"}
-        self.vfun_fixed: dict[str, tuple] = {}
 
     def _new(self) -> str:
         self.names += 1
@@ -164,48 +158,7 @@ class _Planner:
             label = f"(p, v) ↦ ∇{_sup(len(fixed) + 2)}L(p)[{args}]"
             self.plan.steps.append(Step("vfun", name, (inner,), order=len(fixed), label=label))
             self.dfuns[("vfun", *fixed)] = name
-            self.vfun_fixed[name] = fixed
         return name
-
-    def share_linearizations(self) -> None:
-        """Evaluate fused steps on a linearisation whose primal is already needed.
-
-        A fused step is a jvp of Φ(p, v) = ∇^{k+2}L(p)[F, v, ·] at (params, a); its
-        primal Φ(params, a) = ∇^{k+2}L[F, a, ·] is often a vector of the plan (∇²L·∇L
-        for gradient descent). That vector's step becomes ``linearize`` (one
-        ``jax.linearize`` of Φ at (params, a), its primal and linear map kept) and the
-        fused steps become ``apply`` of the linear map: the primal and first-order
-        passes are then shared explicitly rather than left to XLA's CSE (measured
-        fewer flops and less time at orders 2 and 3).
-        """
-        steps = self.plan.steps
-        producers = {s.out: i for i, s in enumerate(steps)}
-        lins: dict[tuple, str] = {}
-        for step in list(steps):
-            if step.kind != "fused":
-                continue
-            fn, a, u, w = step.args
-            fixed = self.vfun_fixed[fn]
-            vector = self.derivs.get((fixed, a))
-            if vector is None:
-                continue
-            key = (fn, a)
-            if key not in lins:
-                lin = f"lin_{fn}_{a}"
-                lins[key] = lin
-                i = producers[vector]
-                steps[i] = Step(
-                    "linearize", vector, (fn, a, lin), order=steps[i].order, label=steps[i].label
-                )
-                # define Φ just before its linearisation (it only needs the dfun of F,
-                # which the producer of ∇^{k+2}L[F, a, ·] already used)
-                j = producers[fn]
-                if j > i:
-                    steps.insert(i, steps.pop(j))
-                    producers = {s.out: n for n, s in enumerate(steps)}
-            steps[producers[step.out]] = Step(
-                "apply", step.out, (lins[key], u, w), order=step.order, label=step.label
-            )
 
     def fuse(self, pending: list) -> list:
         """Parts c·∇^{m+1}L[fixed..., free, ·] of a sum, pairing derivatives to save passes.
@@ -330,7 +283,6 @@ def field_plan(equation) -> Plan:
         symbols |= omega.free_symbols
         terms[t] = (sp.Integer(-1) ** len(t) * omega / t.symmetry(), len(t) - 1)
     planner.plan.result = planner.combo(terms) if terms else ""
-    planner.share_linearizations()
     planner.plan.symbols = tuple(sorted(symbols, key=lambda s: s.name))
     return planner.plan
 
@@ -364,7 +316,6 @@ def loss_plan(terms) -> Plan:
     if vector:
         v = planner.combo(vector)
         planner.plan.steps.append(Step("dot", "s", ("g", v), label=f"∇L·{planner.labels[v]}"))
-        planner.share_linearizations()
         planner.plan.result = "s"
     planner.plan.symbols = tuple(sorted(symbols, key=lambda s: s.name))
     return planner.plan

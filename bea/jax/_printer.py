@@ -28,6 +28,7 @@ __all__ = [
     "FunctionDef",
     "Import",
     "Index",
+    "Keyword",
     "Lambda",
     "Module",
     "Name",
@@ -63,6 +64,14 @@ class Starred:
 class Call:
     func: object
     args: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Keyword:
+    """``name=value``, a keyword argument of a :class:`Call`."""
+
+    name: str
+    value: object
 
 
 @dataclass(frozen=True)
@@ -186,6 +195,9 @@ class PythonPrinter:
 
     def _print_Call(self, node: Call, level: int) -> str:
         return self._expr(node.func) + "(" + ", ".join(self._expr(a) for a in node.args) + ")"
+
+    def _print_Keyword(self, node: Keyword, level: int) -> str:
+        return node.name + "=" + self._expr(node.value)
 
     def _print_TupleExpr(self, node: TupleExpr, level: int) -> str:
         items = [self._expr(i) for i in node.items]
