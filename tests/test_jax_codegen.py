@@ -1,4 +1,3 @@
-# ruff: noqa: E501 (golden sources keep the generated line lengths)
 """Tests for bea.jax: generated modified fields and losses against exact sympy values."""
 
 import math

@@ -26,9 +26,7 @@ def test_explicit_methods_match_hand_written_steps():
     k4 = -H * g(X0 + k3)
     rk4 = X0 + (k1 + 2 * k2 + 2 * k3 + k4) / 6
     np.testing.assert_allclose(bea.rk4().jax(g, H)[1](X0, ())[0], rk4, rtol=0, atol=1e-15)
-    np.testing.assert_allclose(
-        bea.gd().jax(g, H)[1](X0, ())[0], X0 - H * g(X0), rtol=0, atol=1e-15
-    )
+    np.testing.assert_allclose(bea.gd().jax(g, H)[1](X0, ())[0], X0 - H * g(X0), rtol=0, atol=1e-15)
 
 
 def test_implicit_midpoint_solves_its_stage_equation():
