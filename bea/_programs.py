@@ -179,6 +179,27 @@ class Optimizer(Method):
         return series
 
     # -- execution -----------------------------------------------------------------
+    def numeric_hyperparameters(self, **values) -> dict:
+        """Hyperparameters as numbers for arrays: symbols need ``values`` (``beta=0.9``)."""
+        unknown = set(values) - set(self.hyperparameters)
+        if unknown:
+            raise ValueError(
+                f"{self.name} has hyperparameters {sorted(self.hyperparameters) or 'none'}; "
+                f"got values for {sorted(unknown)}"
+            )
+        out = {}
+        for k, v in self.hyperparameters.items():
+            v = values.get(k, v)
+            if isinstance(v, sp.Basic) and not isinstance(v, sp.logic.boolalg.BooleanAtom):
+                if v.free_symbols:
+                    raise ValueError(
+                        f"hyperparameter {k} = {v} of {self.name} is symbolic; give it a value, "
+                        f"e.g. {k}=0.9"
+                    )
+                v = float(v)
+            out[k] = v
+        return out
+
     def jax(self, grads, h: float, **values):
         """(init, update) functions on JAX arrays (or any array type).
 
@@ -192,21 +213,7 @@ class Optimizer(Method):
             raise ValueError(
                 f"{self.name} uses {self.colours} gradient function(s), got {len(grads)}"
             )
-        hyper = {}
-        for k, v in self.hyperparameters.items():
-            if k in values:
-                v = values[k]
-            if isinstance(v, bool):
-                hyper[k] = v
-                continue
-            if isinstance(v, sp.Basic):
-                if v.free_symbols:
-                    raise ValueError(
-                        f"hyperparameter {k} = {v} is symbolic; give it a value, e.g. "
-                        f"opt.jax(grads, h, {k}=0.9)"
-                    )
-                v = float(v)
-            hyper[k] = v
+        hyper = self.numeric_hyperparameters(**values)
 
         def step(y, k=0):
             return -h * grads[k](y)

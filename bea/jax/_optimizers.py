@@ -137,24 +137,7 @@ def _as_program(method) -> Optimizer:
 
 
 def _hyper(program: Optimizer, values: dict) -> dict:
-    unknown = set(values) - set(program.hyperparameters)
-    if unknown:
-        raise ValueError(
-            f"{program.name} has hyperparameters {sorted(program.hyperparameters) or 'none'}; "
-            f"got values for {sorted(unknown)}"
-        )
-    out = {}
-    for k, v in program.hyperparameters.items():
-        v = values.get(k, v)
-        if isinstance(v, sp.Basic):
-            if v.free_symbols:
-                raise ValueError(
-                    f"hyperparameter {k} = {v} of {program.name} is symbolic; give it a value, "
-                    f"e.g. {k}=0.9"
-                )
-            v = float(v)
-        out[k] = v
-    return out
+    return program.numeric_hyperparameters(**values)
 
 
 def _run_rule(program: Optimizer, hyper: dict, x, state: tuple, step):
