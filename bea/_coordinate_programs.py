@@ -164,13 +164,6 @@ def _constant_step(symbol, variables, h, order: int) -> Callable[[HPoint], HPoin
     return step
 
 
-def _hyper(opt) -> dict:
-    return {
-        k: v if isinstance(v, (str, bool)) or v is None else _exact(v)
-        for k, v in opt.hyperparameters.items()
-    }
-
-
 def _call(opt, x, state, step, hyper):
     out = opt.rule(x, state, step, **hyper)
     if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], (tuple, list)):
@@ -385,7 +378,7 @@ def underlying_map(opt, losses, variables, order: int, h: sympy.Symbol = _defaul
         )
     flat, _, fields = _fields(opt, losses, variables)
     flat = _check_variables(flat, h)
-    hyper = _hyper(opt)
+    hyper = opt._exact_hyper()
     colours = len(fields)
     _check_consistent(opt, flat, h, hyper, colours)
     if getattr(opt, "average", False) and colours > 1:

@@ -145,7 +145,7 @@ class Optimizer(Method):
     # -- analysis ------------------------------------------------------------------
     def _exact_hyper(self) -> dict:
         return {
-            k: v if isinstance(v, (int, str, bool)) else _exact(v)
+            k: v if isinstance(v, (int, str, bool)) or v is None else _exact(v)
             for k, v in self.hyperparameters.items()
         }
 

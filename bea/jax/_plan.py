@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from .._loss import gradient_text
+from .._series import _exact
 from .._trees import FreeTree, RootedTree
 
 __all__ = ["Plan", "field_plan", "loss_plan"]
@@ -257,13 +258,6 @@ class _Planner:
 
 def _sup(k: int) -> str:
     return "".join("⁰¹²³⁴⁵⁶⁷⁸⁹"[int(d)] for d in str(k))
-
-
-def _exact(c) -> sp.Expr:
-    c = sp.sympify(c)
-    if c.is_Float:
-        c = sp.nsimplify(c, rational=True)
-    return c
 
 
 def field_plan(equation) -> Plan:
