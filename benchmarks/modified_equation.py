@@ -27,11 +27,12 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import time
 from fractions import Fraction
 from pathlib import Path
+
+from _harness import run_child
 
 # run from a source checkout without installing: the repository root holds bea/
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -162,14 +163,7 @@ def _child(lib: str, method: str, n: int) -> None:
 
 def measure(lib: str, method: str, n: int, timeout: float) -> dict | None:
     """Run one measurement in a fresh process; None on time-out."""
-    cmd = [sys.executable, __file__, "--child", lib, method, str(n)]
-    try:
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        return None
-    if res.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{res.stderr}")
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    return run_child(__file__, [lib, method, str(n)], timeout)
 
 
 def check_agreement(methods) -> None:

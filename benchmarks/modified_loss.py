@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _harness import run_child
 
 # run from a source checkout without installing: the repository root holds bea/
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -117,15 +118,8 @@ def _child(kind: str, method: str, p: int) -> None:
 
 
 def measure(kind: str, method: str, p: int, timeout: float) -> dict | None:
-    """One measurement in a fresh process; None on time-out."""
-    cmd = [sys.executable, __file__, "--child", kind, method, str(p)]
-    try:
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        return None
-    if res.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{res.stderr}")
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    """Run one measurement in a fresh process; None on time-out."""
+    return run_child(__file__, [kind, method, str(p)], timeout)
 
 
 def best(kind: str, method: str, p: int, repeat: int, timeout: float) -> dict | None:
