@@ -26,6 +26,7 @@ and IX.9; Chartier, Hairer, Vilmart (2010), *Algebraic structures of B-series*.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterator
 from fractions import Fraction
@@ -242,8 +243,9 @@ class BSeries:
         return BSeries(self.table, self.domain, self.coeffs[:n], self.empty, max_nodes)
 
     def __repr__(self) -> str:
-        terms = ", ".join(f"{t}: {v}" for t, v in list(self.items())[:6])
-        more = ", ..." if sum(1 for _ in self.items()) > 6 else ""
+        shown = list(itertools.islice(self.items(), 7))
+        terms = ", ".join(f"{t}: {v}" for t, v in shown[:6])
+        more = ", ..." if len(shown) > 6 else ""
         return (
             f"BSeries(∅: {self.domain.to_sympy(self.empty)}, {{{terms}{more}}}, "
             f"max_nodes={self.max_nodes})"
