@@ -32,28 +32,29 @@ import jax
 import jax.numpy as jnp
 
 
+def _vdot(a, b):
+    """Full contraction a·b of two pytrees of the same structure."""
+    return sum(jax.tree_util.tree_leaves(jax.tree_util.tree_map(jnp.vdot, a, b)))
+
+
 def modified_field(loss_fn, h):
     """Return params -> f̃(params) for the loss `loss_fn(params, *args)` and step h.
 
     f̃ = f - h/2 f'f + O(h²)
     """
-    grad_fn = jax.grad(loss_fn)
+    value_and_grad_fn = jax.value_and_grad(loss_fn)
 
     def field(params, *args):
         """f̃(params) as a pytree shaped like params."""
 
-        def grad_at(p):
-            return grad_fn(p, *args)
+        def potential(p):
+            """Φ(p) with ∇Φ = f̃: a∇L + b∇²L∇L is the gradient of aL + b/2 ‖∇L‖²,
+            taken reverse over reverse (no separate Hessian-vector product).
+            """
+            value, g = value_and_grad_fn(p, *args)
+            return -value - 1/4 * h * _vdot(g, g)
 
-        g = grad_at(params)
-
-        def hvp(v):
-            """∇²L·v (forward over reverse; jit merges the repeated primal passes)."""
-            return jax.jvp(grad_at, (params,), (v,))[1]
-
-        v1 = hvp(g)  # ∇²L·∇L
-        v2 = jax.tree_util.tree_map(lambda a, b: -a - 1/2 * h * b, g, v1)
-        return v2
+        return jax.grad(potential)(params)
 
     return field
 '''
@@ -538,6 +539,26 @@ def test_cost_counts():
     assert bea.jax.plan_cost(bea.gd(), 2) == {"grad": 1, "hvp": 1, "fused2": 1}
     assert bea.jax.plan_cost(bea.gd(), 3) == {"grad": 1, "hvp": 1, "fused2": 2}
     assert bea.jax.plan_cost(bea.gd(), 1, kind="loss") == {"grad": 1, "hvp": 0}
+
+
+def test_order_one_fields_take_the_gradient_form():
+    """a∇L + b∇²L∇L is generated as ∇(aL + b/2‖∇L‖²); other fields are not."""
+    from bea.jax._plan import field_plan
+
+    def form(method, order):
+        return field_plan(bea.modified_equation(method, order)).gradient_form()
+
+    assert form(bea.gd(), 1) == ((-1, 0), (sp.Rational(-1, 2), 1))
+    (a, _), (b, k) = form(bea.optimizers.heavy_ball(), 1)
+    (beta,) = sp.sympify(a).free_symbols
+    assert sp.simplify(a - 1 / (beta - 1)) == 0 and k == 1
+    assert sp.simplify(b - (beta + 1) / (2 * (beta - 1) ** 3)) == 0
+    assert form(bea.gd(), 0) is None  # no Hessian term
+    assert form(bea.rk4(), 1) is None  # ω([•]) = 0: the field is f
+    assert form(bea.gd(), 2) is None
+    source = bea.jax.module_source(bea.gd(), 1)
+    assert "return -value - 1/4 * h * _vdot(g, g)" in source
+    assert "jax.jvp" not in source
 
 
 def test_heavy_ball_matches_sympy():
