@@ -15,15 +15,22 @@ Rows: the gradient-descent modified field at orders 1–4 (``bea.jax``), the
 of the order-1 modified loss next to the hand-written double-backprop
 regulariser ∇(L + h/4 ‖∇L‖²).
 
+``--memory-scheduler`` compiles every row, the reference included, with XLA's
+CPU flag ``--xla_cpu_enable_concurrency_optimized_scheduler=false`` added to
+``XLA_FLAGS`` before JAX starts (as a user would set it; passed as a per-jit
+``compiler_options`` it measured no effect): the default CPU scheduler orders
+work for parallelism, this one for a lower peak memory.
+
 Usage::
 
     python benchmarks/codegen.py [--dtype float64|float32] [--device cpu|gpu]
-                                 [--batch 512] [--repeats 7]
+                                 [--batch 512] [--repeats 7] [--memory-scheduler]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -36,7 +43,17 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--max-order", type=int, default=4)
+    parser.add_argument(
+        "--memory-scheduler",
+        action="store_true",
+        help="CPU only: compile with the memory-first scheduler (see the module docstring)",
+    )
     args = parser.parse_args()
+    if args.memory_scheduler:
+        if args.device not in (None, "cpu"):
+            parser.error(f"--memory-scheduler is a CPU option; got --device {args.device}")
+        flag = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
 
     import jax
 
@@ -117,9 +134,11 @@ def main() -> None:
     )
     rows.append(("double backprop ∇(L+h/4|∇L|²)", double_backprop))
 
+    scheduler = ", memory-first scheduler" if args.memory_scheduler else ""
     print(
         f"MLP {'→'.join(map(str, sizes))}, {n:,} parameters, batch {inputs.shape[0]} digits, "
         f"{args.dtype}, device {jax.devices()[0].platform} ({jax.devices()[0].device_kind})"
+        + scheduler
     )
     print(
         f"{'function':34s} {'time ms':>9s} {'× grad':>7s} {'mem MB':>8s} {'× grad':>7s} "

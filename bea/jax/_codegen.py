@@ -56,7 +56,11 @@ shared linearisation without the checkpoint counts 7.2×, 12.4×, 39.3× flops
 and 5.6×, 7.5×, 21.5× memory at orders 2–4. Wall time follows the
 flops: ≈ 3.0×, 6.7–7.1×, 11.2–12.4×, 33–34× (noisy on a shared machine).
 At order 1 the flops are a floor: for a dense layer an exact ∇²L·v costs
-two gradients' matrix products whichever way it is taken.
+two gradients' matrix products whichever way it is taken. Peak memory depends
+on XLA's scheduler as much as on the code: with
+``XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=false`` (CPU,
+memory-first scheduling; ``benchmarks/codegen.py --memory-scheduler``) the
+estimates at orders 1–4 are 2.5×, 4.0×, 5.8×, 12.5×, at the same speed.
 
 Memory stays O(n): a handful of parameter-sized vectors plus the
 intermediates of one nested forward-over-reverse pass.
