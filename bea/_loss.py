@@ -36,7 +36,7 @@ import sympy as sp
 
 from ._differentials import ElementaryDifferentials, as_variables
 from ._modified import ModifiedEquation, _no_step_symbol, h, modified_equation
-from ._render import render_latex, render_text
+from ._render import render_latex, render_text, superscript
 from ._trees import FreeTree, RootedTree, _check_order
 
 __all__ = [
@@ -251,19 +251,19 @@ class ModifiedLoss:
         g = self.gradient_order
         lines = []
         if g >= 0:
-            tail = f" + O(h{_sup(g + 1)})" if g == self.order else ""
+            tail = f" + O(h{superscript(g + 1)})" if g == self.order else ""
             lines.append(f"L̃ = {self.loss_text()}{tail}")
-            lines.append(f"f̃ = −∇L̃ through h{_sup(g)}" if g else "f̃ = −∇L̃ at h⁰")
+            lines.append(f"f̃ = −∇L̃ through h{superscript(g)}" if g else "f̃ = −∇L̃ at h⁰")
         else:
             lines.append("no modified loss: the h⁰ term is not a gradient")
         for k in range(g + 1, self.order + 1):
             grad = render_text(self._loss_groups(False, k)[k:])
             rem = render_text(self._remainder_groups(False, k))
             lines.append(
-                f"h{_sup(k)}: NOT a gradient flow; f̃ term = −∇[{grad}] + remainder [{rem}]"
+                f"h{superscript(k)}: NOT a gradient flow; f̃ term = −∇[{grad}] + remainder [{rem}]"
             )
         if g < self.order:
-            lines.append(f"(remainder: vector-field terms; + O(h{_sup(self.order + 1)}))")
+            lines.append(f"(remainder: vector-field terms; + O(h{superscript(self.order + 1)}))")
         return "\n".join(lines)
 
     def latex(self) -> str:
@@ -310,10 +310,6 @@ class ModifiedLoss:
                 )
             )
         return render_text(groups)
-
-
-def _sup(k: int) -> str:
-    return str(k).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
 
 
 def _losses(loss, variables, colours: int) -> list[sp.Expr]:
@@ -384,7 +380,6 @@ def scalar_value(tau: FreeTree, loss, variables) -> sp.Expr:
 # Tensor notation
 # ----------------------------------------------------------------------------
 
-_SUPS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 _SUBS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 
@@ -398,7 +393,7 @@ def _nabla(k: int, colour: int, coloured: bool, latex: bool) -> str:
     L = _L(colour, coloured, latex)
     if latex:
         return "\\nabla " + L if k == 1 else f"\\nabla^{{{k}}} " + L
-    return "∇" + L if k == 1 else "∇" + str(k).translate(_SUPS) + L
+    return "∇" + L if k == 1 else "∇" + superscript(k) + L
 
 
 def _g(key: tuple, coloured: bool, latex: bool) -> str:

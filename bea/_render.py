@@ -16,12 +16,17 @@ __all__ = ["render_latex", "render_text"]
 _SUP = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 
 
+def superscript(k: int) -> str:
+    """``k`` in Unicode superscript digits: 12 → ¹², -1 → ⁻¹."""
+    return str(k).translate(_SUP)
+
+
 def _hpow(k: int, latex: bool, h: str = "h") -> str:
     if k == 0:
         return ""
     if k == 1:
         return h
-    return f"{h}^{{{k}}}" if latex else h + str(k).translate(_SUP)
+    return f"{h}^{{{k}}}" if latex else h + superscript(k)
 
 
 def _is_rational(c: sp.Expr) -> bool:

@@ -89,6 +89,7 @@ import sympy as sp
 
 from .._loss import modified_loss as _bea_modified_loss
 from .._modified import modified_equation as _bea_modified_equation
+from .._render import superscript
 from ._plan import Plan, field_plan, loss_plan
 from ._printer import (
     Assign,
@@ -525,12 +526,8 @@ def _loss_parts(method, order):
             f"{order}. Ask for order<={ml.gradient_order}, or use "
             f"bea.jax.modified_field(loss_fn, method, order={order}, h=h) for the full field."
         )
-    text = ml.loss_text() + f" + O(h{_sup(order + 1)})"
+    text = ml.loss_text() + f" + O(h{superscript(order + 1)})"
     return loss_plan(ml.loss_terms()), text
-
-
-def _sup(k: int) -> str:
-    return "".join("⁰¹²³⁴⁵⁶⁷⁸⁹"[int(d)] for d in str(k))
 
 
 def module_source(method, order: int, kind: str = "field", name: str | None = None) -> str:

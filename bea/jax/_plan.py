@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from .._loss import gradient_text
+from .._render import superscript
 from .._series import _exact
 from .._trees import FreeTree, RootedTree
 
@@ -147,7 +148,7 @@ class _Planner:
         m = len(fixed) + 1
         if not label:
             args = ", ".join(self.labels[a] for a in (*fixed, free))
-            label = f"∇{_sup(m + 1)}L[{args}]" if m > 1 else f"∇²L·{self.labels[free]}"
+            label = f"∇{superscript(m + 1)}L[{args}]" if m > 1 else f"∇²L·{self.labels[free]}"
         if m == 1:
             self.plan.steps.append(Step("hvp", name, (free,), order=1, label=label))
         else:
@@ -164,7 +165,7 @@ class _Planner:
             inner = "grad_at" if len(fixed) == 1 else self.dfun(fixed[:-1])
             name = "d_" + "_".join(fixed)
             args = ", ".join(self.labels[a] for a in fixed)
-            label = f"p ↦ ∇{_sup(len(fixed) + 1)}L(p)[{args}]"
+            label = f"p ↦ ∇{superscript(len(fixed) + 1)}L(p)[{args}]"
             self.plan.steps.append(
                 Step("dfun", name, (inner, fixed[-1]), order=len(fixed), label=label)
             )
@@ -177,7 +178,7 @@ class _Planner:
         if name not in self.dfuns.values():
             inner = self.dfun(fixed) if fixed else "grad_at"
             args = ", ".join([*(self.labels[a] for a in fixed), "v"])
-            label = f"(p, v) ↦ ∇{_sup(len(fixed) + 2)}L(p)[{args}]"
+            label = f"(p, v) ↦ ∇{superscript(len(fixed) + 2)}L(p)[{args}]"
             self.plan.steps.append(Step("vfun", name, (inner,), order=len(fixed), label=label))
             self.dfuns[("vfun", *fixed)] = name
         return name
@@ -216,7 +217,7 @@ class _Planner:
                 m = len(fixed_b) + 1
                 args = ", ".join(self.labels[x] for x in (*fixed_b, free_b))
                 inner = ", ".join([*(self.labels[x] for x in fixed_a), self.labels[w]])
-                label = f"∇{_sup(m + 1)}L[{args}] + ∇{_sup(m)}L[{inner}]"
+                label = f"∇{superscript(m + 1)}L[{args}] + ∇{superscript(m)}L[{inner}]"
                 self.plan.steps.append(
                     Step("fused", name, (fn, a, free_b, w), order=m, label=label)
                 )
@@ -275,10 +276,6 @@ class _Planner:
             self.labels[name] = name
         self.combos[key] = name
         return name
-
-
-def _sup(k: int) -> str:
-    return "".join("⁰¹²³⁴⁵⁶⁷⁸⁹"[int(d)] for d in str(k))
 
 
 def field_plan(equation) -> Plan:
