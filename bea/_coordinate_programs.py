@@ -48,6 +48,7 @@ from ._coordinates import (
     gradient_step,
     modified_field,
 )
+from ._modified import _groups
 from ._modified import h as _default_h
 from ._programs import memory_matrix
 
@@ -59,16 +60,6 @@ __all__ = ["coordinate_modified_equation", "underlying_map"]
 # --------------------------------------------------------------------------
 
 
-def _grouped(variables) -> list[tuple] | None:
-    if (
-        isinstance(variables, (list, tuple))
-        and variables
-        and all(isinstance(g, (list, tuple)) for g in variables)
-    ):
-        return [tuple(g) for g in variables]
-    return None
-
-
 def _is_scalar(loss) -> bool:
     return isinstance(loss, sympy.Expr) and not isinstance(loss, sympy.MatrixBase)
 
@@ -76,7 +67,7 @@ def _is_scalar(loss) -> bool:
 def _fields(opt, losses, variables):
     """(flat variables, groups or None, one field −∇L_k (a list of expressions) per loss)."""
     colours = getattr(opt, "colours", 1)
-    groups = _grouped(variables)
+    groups = _groups(variables)
     if groups is not None:
         flat = tuple(v for g in groups for v in g)
         if not isinstance(losses, (list, tuple)) or len(losses) != len(groups):

@@ -154,7 +154,8 @@ def _no_step_symbol(variables, h) -> None:
         )
 
 
-def _groups(variables):
+def _groups(variables) -> list[tuple] | None:
+    """Variables grouped by player (a list of lists), as tuples; None when not grouped."""
     if (
         isinstance(variables, (list, tuple))
         and variables
