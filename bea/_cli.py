@@ -728,6 +728,15 @@ _LOSS_HELP = (
 )
 
 
+def _derivation_arguments(parser: argparse.ArgumentParser, names: str) -> None:
+    """The arguments ``derive`` and ``loss`` share: optimizer, order, format, loss, vars."""
+    parser.add_argument("optimizer", help=_OPTIMIZER_HELP.format(names=names))
+    parser.add_argument("--order", type=_order, default=2, help="highest power of h (default 2)")
+    parser.add_argument("--format", choices=_FORMATS, default="text", help="output format")
+    parser.add_argument("--loss", action="append", metavar="EXPR", help=_LOSS_HELP)
+    parser.add_argument("--vars", metavar="x,y", help="the variables, in this order")
+
+
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, dict[str, bool]]]:
     """The parser, and per command its option strings (True: the option takes a value)."""
     names = ", ".join(sorted(_catalog()))
@@ -789,11 +798,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, dict[str, bool]]]:
         "built-in losses:\n" + _losses_help(),
         _cmd_derive,
     )
-    d.add_argument("optimizer", help=_OPTIMIZER_HELP.format(names=names))
-    d.add_argument("--order", type=_order, default=2, help="highest power of h (default 2)")
-    d.add_argument("--format", choices=_FORMATS, default="text", help="output format")
-    d.add_argument("--loss", action="append", metavar="EXPR", help=_LOSS_HELP)
-    d.add_argument("--vars", metavar="x,y", help="the variables, in this order")
+    _derivation_arguments(d, names)
     d.add_argument("--players", metavar="'p;q'", help="games: each player's variables")
 
     # loss
@@ -808,11 +813,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, dict[str, bool]]]:
         "  bea loss reshuffled_sgd --order 1 --loss 'x**2;(x-y)**2'",
         _cmd_loss,
     )
-    lo.add_argument("optimizer", help=_OPTIMIZER_HELP.format(names=names))
-    lo.add_argument("--order", type=_order, default=2, help="highest power of h (default 2)")
-    lo.add_argument("--format", choices=_FORMATS, default="text", help="output format")
-    lo.add_argument("--loss", action="append", metavar="EXPR", help=_LOSS_HELP)
-    lo.add_argument("--vars", metavar="x,y", help="the variables, in this order")
+    _derivation_arguments(lo, names)
 
     # codegen
     cg = command(
