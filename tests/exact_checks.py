@@ -1,8 +1,10 @@
-"""Exact zero tests shared by the optimizer tests (coefficients may be rational functions)."""
+"""Exact checks shared by the tests: zero tests (coefficients may be rational functions),
+powers of h, and one-step maps run on the coordinate backend's HPoints."""
 
 import sympy
 
 import bea
+from bea import _coordinates as coords
 
 h = bea.h
 x, y = sympy.symbols("x y")
@@ -27,3 +29,39 @@ def same(a, b) -> bool:
         return len(a) == len(b) and all(same(u, v) for u, v in zip(a, b))
     a, b = sympy.Matrix(a), sympy.Matrix(b)
     return a.shape == b.shape and all(is_zero(u - v) for u, v in zip(a, b))
+
+
+def is_zero_normal(expr) -> bool:
+    """Exact zero test by normal forms: expand (which also splits exp(a − b) into
+    exp(a)·exp(−b)), then cancel over a common denominator. It sees the exp/log
+    identities that grouping by monomials in :func:`is_zero` misses."""
+    expr = sympy.expand(expr)
+    return expr == 0 or sympy.cancel(sympy.together(expr)) == 0
+
+
+def matrix_is_zero(m) -> bool:
+    """Every entry is zero by :func:`is_zero_normal`."""
+    return all(is_zero_normal(e) for e in m)
+
+
+def coefficient(expr, k, step=h):
+    """``step``^k coefficient of a polynomial in ``step`` (scalar or Matrix)."""
+    if isinstance(expr, sympy.MatrixBase):
+        return expr.applyfunc(lambda e: sympy.expand(e).coeff(step, k))
+    return sympy.expand(expr).coeff(step, k)
+
+
+def truncate(m, order, step=h):
+    """Drop powers of ``step`` above ``order`` from a Matrix of polynomials in it."""
+    return m.applyfunc(lambda e: sum(coefficient(e, k, step) * step**k for k in range(order + 1)))
+
+
+def rk4_points(loss, variables, order, step=h):
+    """RK4 on f = −∇L run on HPoints (truncated after step^order)."""
+    f = coords.gradient_step(loss, variables, step, order)
+    p = coords.HPoint.identity(variables, step, order)
+    k1 = f(p)
+    k2 = f(p + k1 / 2)
+    k3 = f(p + k2 / 2)
+    k4 = f(p + k3)
+    return p + (k1 + 2 * k2 + 2 * k3 + k4) / 6

@@ -11,8 +11,11 @@ from __future__ import annotations
 import random
 from fractions import Fraction
 
+import exact_checks
 import pytest
 import sympy
+from exact_checks import is_zero_normal as is_zero
+from exact_checks import matrix_is_zero, rk4_points
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,24 +27,14 @@ X2 = [x1, x2]
 Y2 = sympy.symbols("y1 y2")
 
 
-def is_zero(expr) -> bool:
-    """Exact zero test: ``sympy.expand``, then rational-function normal form if needed."""
-    expr = sympy.expand(expr)
-    return expr == 0 or sympy.cancel(sympy.together(expr)) == 0
-
-
-def matrix_is_zero(m) -> bool:
-    return all(is_zero(e) for e in m)
-
-
 def coefficient(m, k):
-    """h^k coefficient of a Matrix whose entries are polynomials in h."""
-    return m.applyfunc(lambda e: sympy.expand(e).coeff(h, k))
+    """h^k coefficient of a Matrix whose entries are polynomials in h (this file's h)."""
+    return exact_checks.coefficient(m, k, step=h)
 
 
 def truncate(m, order):
-    """Drop powers of h above ``order`` from a Matrix of polynomials in h."""
-    return m.applyfunc(lambda e: sum(sympy.expand(e).coeff(h, k) * h**k for k in range(order + 1)))
+    """Drop powers of h above ``order`` from a Matrix of polynomials in h (this file's h)."""
+    return exact_checks.truncate(m, order, step=h)
 
 
 def gradient(loss, variables):
@@ -112,20 +105,10 @@ def _rk4_matrix(loss_name):
     return x - h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
 
 
-def _rk4_points(loss, order):
-    step = coords.gradient_step(loss, X2, h, order)
-    x = coords.HPoint.identity(X2, h, order)
-    k1 = step(x)
-    k2 = step(x + k1 / 2)
-    k3 = step(x + k2 / 2)
-    k4 = step(x + k3)
-    return x + (k1 + 2 * k2 + 2 * k3 + k4) / 6
-
-
 def test_rk4_is_fourth_order_on_generic_loss():
     # RK4 applied to x' = -grad L: f_1 = f_2 = f_3 = 0 and f_4 != 0.
     L = sympy.Function("L")(*X2)
-    ft = coords.modified_field(_rk4_points(L, 5), X2, h, 4)
+    ft = coords.modified_field(rk4_points(L, X2, 5, step=h), X2, h, 4)
     assert matrix_is_zero(coefficient(ft, 0) + gradient(L, X2))
     for k in (1, 2, 3):
         assert matrix_is_zero(coefficient(ft, k))
@@ -136,7 +119,7 @@ def test_rk4_expand_in_h_route_matches_points():
     # Non-polynomial map (nested evaluations of an undefined L) through expand_in_h.
     L = sympy.Function("L")(*X2)
     from_matrix = coords.modified_field(_rk4_matrix("L"), X2, h, 4)
-    from_points = coords.modified_field(_rk4_points(L, 5), X2, h, 4)
+    from_points = coords.modified_field(rk4_points(L, X2, 5, step=h), X2, h, 4)
     assert matrix_is_zero(from_matrix - from_points)
 
 

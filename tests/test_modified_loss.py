@@ -13,6 +13,8 @@ import itertools
 
 import pytest
 import sympy
+from exact_checks import coefficient, matrix_is_zero, rk4_points, truncate
+from exact_checks import is_zero_normal as is_zero
 
 import bea
 from bea import _coordinates as coords
@@ -32,26 +34,6 @@ x, y = sympy.symbols("x y")
 # ----------------------------------------------------------------------------
 # helpers
 # ----------------------------------------------------------------------------
-
-
-def is_zero(expr) -> bool:
-    expr = sympy.expand(expr)
-    return expr == 0 or sympy.cancel(sympy.together(expr)) == 0
-
-
-def matrix_is_zero(m) -> bool:
-    return all(is_zero(e) for e in m)
-
-
-def coefficient(expr, k):
-    """h^k coefficient of a polynomial in h (scalar or Matrix)."""
-    if isinstance(expr, sympy.MatrixBase):
-        return expr.applyfunc(lambda e: sympy.expand(e).coeff(h, k))
-    return sympy.expand(expr).coeff(h, k)
-
-
-def truncate(m, order):
-    return m.applyfunc(lambda e: sum(sympy.expand(e).coeff(h, k) * h**k for k in range(order + 1)))
 
 
 def grad(expr, variables):
@@ -82,17 +64,6 @@ def gradient_loss(terms, loss, variables):
 
 def gd_map(loss, variables):
     return sympy.Matrix(variables) - h * grad(loss, variables)
-
-
-def rk4_points(loss, variables, order):
-    """RK4 on f = −∇L run on HPoints (truncated after h^order)."""
-    step = coords.gradient_step(loss, variables, h, order)
-    p = coords.HPoint.identity(variables, h, order)
-    k1 = step(p)
-    k2 = step(p + k1 / 2)
-    k3 = step(p + k2 / 2)
-    k4 = step(p + k3)
-    return p + (k1 + 2 * k2 + 2 * k3 + k4) / 6
 
 
 def heun_points(loss, variables, order):
