@@ -12,7 +12,7 @@ runs. The modified-loss child also times its two phases (the modified
 equation, then the split) so that the cost of the split alone can be read
 off. Target: the split costs at most twice the modified equation.
 
-Part 2. The coordinate backend (``bea._coordinates.modified_field``) on a
+Part 2. The coordinate backend (``bea.coordinates._hseries.modified_field``) on a
 generic loss ``L(x1, x2)`` (an undefined sympy Function) in d = 2: gradient
 descent ``x − h∇L`` and RK4 (stages run on ``HPoint``), orders 1, 2, … until
 a case exceeds ``--coord-timeout`` seconds (default 120), one fresh process

@@ -4,7 +4,7 @@ powers of h, and one-step maps run on the coordinate backend's HPoints."""
 import sympy
 
 import bea
-from bea import _coordinates as coords
+from bea.coordinates import _hseries as coords
 
 h = bea.h
 x, y = sympy.symbols("x y")

@@ -5,7 +5,7 @@ import pytest
 import sympy as sp
 
 import bea
-from bea._adaptive import is_zero
+from bea.coordinates._adaptive import is_zero
 from bea.optimizers import adam, ema_momentum, rmsprop, sign_gd
 
 h = bea.h

@@ -1,7 +1,7 @@
 """The ``bea`` command line, end to end.
 
-Most runs call ``bea._cli.main`` in-process (capsys); one subprocess run of
-``python -m bea._cli`` (and of the ``bea`` console script where installed)
+Most runs call ``bea.cli.main`` in-process (capsys); one subprocess run of
+``python -m bea.cli`` (and of the ``bea`` console script where installed)
 shows that user errors print one message and no traceback. Exact results are
 compared with the library API called directly.
 """
@@ -20,8 +20,8 @@ import sympy as sp
 
 import bea
 import bea.optimizers as opt
-from bea import _cli
-from bea._cli import main
+from bea.cli import _main as _cli
+from bea.cli import main
 
 
 def run(capsys, *argv):
@@ -419,7 +419,7 @@ def test_unexpected_errors_exit_1_and_traceback_only_with_debug(capsys, monkeypa
 
 
 def _subprocess_commands():
-    commands = [[sys.executable, "-m", "bea._cli"]]
+    commands = [[sys.executable, "-m", "bea.cli"]]
     script = shutil.which("bea")
     if script is not None:
         commands.append([script])

@@ -1,4 +1,4 @@
-"""Tests for the coordinate backend (bea._coordinates).
+"""Tests for the coordinate backend (bea.coordinates._hseries).
 
 Every check compares exact sympy expressions, ``sympy.expand(a - b) == 0``,
 against an oracle computed independently: Jacobians and Hessians built with
@@ -19,7 +19,7 @@ from exact_checks import matrix_is_zero, rk4_points
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bea import _coordinates as coords
+from bea.coordinates import _hseries as coords
 
 h = sympy.Symbol("h")
 x1, x2 = sympy.symbols("x1 x2")

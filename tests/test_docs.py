@@ -66,7 +66,7 @@ def blocks(text: str) -> list[Block]:
         if lang == "bash" and len(body) == 1 and body[0].startswith("bea "):
             # a command-line example: run it through the CLI's entry point
             args = shlex.split(body[0])[1:]
-            code = f"import bea._cli\nassert bea._cli.main({args!r}) == 0\n"
+            code = f"import bea.cli\nassert bea.cli.main({args!r}) == 0\n"
         elif lang == "python":
             code = "\n".join(body) + "\n"
         else:

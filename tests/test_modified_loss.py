@@ -1,6 +1,6 @@
-"""Tests for modified losses (bea._loss) against independent oracles.
+"""Tests for modified losses (bea.results._loss) against independent oracles.
 
-Oracles: the coordinate backend (bea._coordinates, no trees involved) for the
+Oracles: the coordinate backend (bea.coordinates._hseries, no trees involved) for the
 full modified field; the matrix-logarithm series for quadratic losses; sympy
 derivatives for curls and gradients; a brute-force tensor contraction over the
 edges of a free tree for S(τ). Every comparison is exact:
@@ -17,8 +17,8 @@ from exact_checks import coefficient, matrix_is_zero, rk4_points, truncate
 from exact_checks import is_zero_normal as is_zero
 
 import bea
-from bea import _coordinates as coords
-from bea._loss import (
+from bea.coordinates import _hseries as coords
+from bea.results._loss import (
     gradient_latex,
     gradient_text,
     index_notation,

@@ -2,7 +2,7 @@
 
 Each reference value cites its source. Where a paper stops at first order,
 the higher orders (2–3) are checked against the coordinate engine
-(``bea._coordinate_programs``), which runs the same update rule on points in
+(``bea.coordinates._programs``), which runs the same update rule on points in
 coordinates and shares no code with the rooted-tree engine.
 
 Conventions: f = −∇L; ``modified_equation(opt, p).on(...)`` is f̃ through h^p
@@ -18,7 +18,7 @@ from exact_checks import h, is_zero, p, q, same, x, y
 
 import bea
 from bea import optimizers as O
-from bea._coordinate_programs import coordinate_modified_equation
+from bea.coordinates._programs import coordinate_modified_equation
 
 BETA = O.BETA
 R = sympy.Rational

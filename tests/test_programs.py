@@ -1,4 +1,4 @@
-"""Tests for optimizers written as update rules (bea._programs, bea.optimizers).
+"""Tests for optimizers written as update rules (bea.methods._programs, bea.optimizers).
 
 Three independent views of one rule are compared:
 
@@ -24,7 +24,8 @@ from exact_checks import h, is_zero, p, q, same, x, y
 
 import bea
 from bea import optimizers as O
-from bea._coordinate_programs import coordinate_modified_equation, underlying_map
+from bea.coordinates._programs import coordinate_modified_equation, underlying_map
+from bea.methods import _catalog
 
 BETA = O.BETA
 R = sympy.Rational
@@ -165,12 +166,14 @@ def test_underlying_map_is_invariant_for_the_rule():
     phi = underlying_map(O.heavy_ball(beta), loss, [x], order).to_matrix()[0]
 
     def Phi(e):
-        return bea._coordinates.expand_in_h(phi.subs(x, e), h, order)
+        return bea.coordinates._hseries.expand_in_h(phi.subs(x, e), h, order)
 
     x1 = Phi(x)
     x2 = Phi(x1)
     grad = sympy.diff(loss, x)
-    rule = bea._coordinates.expand_in_h(x1 - h * grad.subs(x, x1) + beta * (x1 - x), h, order)
+    rule = bea.coordinates._hseries.expand_in_h(
+        x1 - h * grad.subs(x, x1) + beta * (x1 - x), h, order
+    )
     assert is_zero(x2 - rule)
 
 
@@ -495,7 +498,7 @@ def test_state_not_stationary():
 
 def test_beta_one_without_the_catalog_check():
     # the rule itself, with β = 1: the linear system for the underlying method is singular
-    opt = bea.Optimizer(O._heavy_ball_rule, lambda x: (x,), name="heavy_ball", beta=1)
+    opt = bea.Optimizer(_catalog._heavy_ball_rule, lambda x: (x,), name="heavy_ball", beta=1)
     for run in _both_engines(opt):
         with pytest.raises(ValueError, match="no underlying one-step method"):
             run()
@@ -602,7 +605,7 @@ def test_decorator_with_state_and_symbolic_hyperparameter():
 def test_average_is_over_all_orderings():
     # averaging the coordinate maps by hand over the 2 orders equals the averaged optimizer
     L0, L1 = sympy.Function("L0")(x, y), sympy.Function("L1")(x, y)
-    fixed = bea.Optimizer(O._sgd_rule(2), name="sgd_fixed", colours=2, steps=2)
+    fixed = bea.Optimizer(_catalog._sgd_rule(2), name="sgd_fixed", colours=2, steps=2)
     order = 3
     maps = [
         underlying_map(fixed, list(ls), [x, y], order) for ls in itertools.permutations([L0, L1])

@@ -87,9 +87,9 @@ import jax
 import jax.numpy as jnp
 import sympy as sp
 
-from .._loss import modified_loss as _bea_modified_loss
-from .._modified import modified_equation as _bea_modified_equation
-from .._render import superscript
+from ..results._equation import modified_equation as _bea_modified_equation
+from ..results._loss import modified_loss as _bea_modified_loss
+from ..results._render import superscript
 from ._plan import Plan, field_plan, loss_plan
 from ._printer import (
     Assign,

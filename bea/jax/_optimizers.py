@@ -36,9 +36,9 @@ import jax
 import jax.numpy as jnp
 import sympy as sp
 
-from .._methods import RungeKutta
-from .._modified import modifying_integrator as _modifying_integrator
-from .._programs import Optimizer
+from ..methods._programs import Optimizer
+from ..methods._runge_kutta import RungeKutta
+from ..results._equation import modifying_integrator as _modifying_integrator
 from ._codegen import _check_h, _check_loss_fn, _check_order, _equation_field
 
 __all__ = ["JaxOptimizer", "ModifyingOptimizer", "as_optax", "modifying_optimizer"]

@@ -38,10 +38,10 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from .._loss import gradient_text
-from .._render import superscript
-from .._series import _exact
-from .._trees import FreeTree, RootedTree
+from ..results._loss import gradient_text
+from ..results._render import superscript
+from ..trees._series import _exact
+from ..trees._trees import FreeTree, RootedTree
 
 __all__ = ["Plan", "field_plan", "loss_plan"]
 

@@ -16,11 +16,11 @@ optimizers).
   truncated series in h, on which optimizer update rules run.
 """
 
-from ._coordinate_programs import coordinate_modified_equation as coordinate_modified_equation
-from ._coordinate_programs import underlying_map as underlying_map
-from ._coordinates import HPoint as HPoint
-from ._coordinates import expand_in_h as expand_in_h
-from ._coordinates import flow_map as flow_map
-from ._coordinates import gradient_step as gradient_step
-from ._coordinates import modified_field as modified_field
-from ._coordinates import taylor_at as taylor_at
+from ._hseries import HPoint as HPoint
+from ._hseries import expand_in_h as expand_in_h
+from ._hseries import flow_map as flow_map
+from ._hseries import gradient_step as gradient_step
+from ._hseries import modified_field as modified_field
+from ._hseries import taylor_at as taylor_at
+from ._programs import coordinate_modified_equation as coordinate_modified_equation
+from ._programs import underlying_map as underlying_map

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ._series import BSeries, _exact, _from_sympy_list
-from ._trees import _check_order, table
+from ..trees._series import BSeries, _exact, _from_sympy_list
+from ..trees._trees import _check_order, table
 
 __all__ = [
     "Method",

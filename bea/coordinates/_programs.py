@@ -22,7 +22,7 @@ is the h^j coefficient of the rule's output with the order-j unknowns set to
 found by Taylor expansion of each known s_ij' about x. det M = 0 (β = 1 for
 heavy ball) means there is no underlying one-step method.
 
-The modified field is that of Φ (:func:`bea._coordinates.modified_field`),
+The modified field is that of Φ (:func:`bea.coordinates._hseries.modified_field`),
 divided by ``opt.steps``; with ``opt.average`` Φ is first averaged over all
 orderings of the losses (the expected map of random reshuffling).
 
@@ -39,7 +39,10 @@ from collections.abc import Callable
 import sympy
 from sympy import S
 
-from ._coordinates import (
+from ..methods._programs import memory_matrix
+from ..results._equation import _groups
+from ..results._equation import h as _default_h
+from ._hseries import (
     HPoint,
     _check_order,
     _check_variables,
@@ -48,9 +51,6 @@ from ._coordinates import (
     gradient_step,
     modified_field,
 )
-from ._modified import _groups
-from ._modified import h as _default_h
-from ._programs import memory_matrix
 
 __all__ = ["coordinate_modified_equation", "underlying_map"]
 

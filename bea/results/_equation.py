@@ -17,16 +17,16 @@ from collections.abc import Iterator
 
 import sympy as sp
 
-from ._differentials import (
+from ..trees._differentials import (
     ElementaryDifferentials,
     as_field,
     as_variables,
     differential_latex,
     differential_text,
 )
+from ..trees._series import BSeries
+from ..trees._trees import RootedTree, _check_order
 from ._render import render_latex, render_text
-from ._series import BSeries
-from ._trees import RootedTree, _check_order
 
 __all__ = ["ModifiedEquation", "ModifyingField", "h", "modified_equation", "modifying_integrator"]
 
@@ -215,14 +215,14 @@ def _log(series: BSeries, progress: bool = False) -> BSeries:
 
     from sympy.polys.domains import QQ
 
-    from ._cache import default_cache
+    from .._cache import default_cache
 
     cache = default_cache()
     if series.domain != QQ or series.max_nodes < CACHE_MIN_NODES or not cache.active:
         return series.log(progress=progress)
     import hashlib
 
-    from . import __version__
+    from .._version import __version__
 
     text = "|".join(map(str, series.coeffs))
     key = {
@@ -264,7 +264,7 @@ def modified_equation(method, order: int, progress: bool = False) -> ModifiedEqu
             f"expected a method (e.g. bea.gd(), bea.rk4(), bea.runge_kutta(A, b)), got {method!r}"
         )
     if getattr(method, "coordinatewise", False):
-        from ._adaptive import AdaptiveModifiedEquation
+        from ..coordinates._adaptive import AdaptiveModifiedEquation
 
         return AdaptiveModifiedEquation(method, order)
     omega = _log(method.bseries(order + 1), progress=progress)
@@ -308,7 +308,7 @@ def modifying_integrator(method, order: int, target=None) -> ModifyingField:
     >>> bea.modifying_integrator(bea.gd(), order=1).coefficient("[[]]")
     1/2
     """
-    from ._series import _unify, exact_flow, substitute_at
+    from ..trees._series import _unify, exact_flow, substitute_at
 
     _check_order(order, "order")
     N = order + 1

@@ -38,9 +38,9 @@ from collections.abc import Callable
 
 import sympy as sp
 
-from ._methods import Method
-from ._series import BSeries, _exact, _from_sympy_list, _Prunings
-from ._trees import _check_order
+from ..trees._series import BSeries, _exact, _from_sympy_list, _Prunings
+from ..trees._trees import _check_order
+from ._runge_kutta import Method
 
 __all__ = ["Optimizer", "optimizer"]
 
@@ -52,7 +52,7 @@ class Optimizer(Method):
     normalisation B(a, y) = a(∅) y + Σ h^{|t|} a(t)/σ(t) F(t); run on arrays
     (:meth:`jax`) it is the optimizer. Coordinate-wise rules (sign, RMSProp,
     Adam) ask for the keywords ``grad``, ``ops`` and ``h`` and are analysed in
-    coordinates (see ``bea._adaptive``).
+    coordinates (see ``bea.coordinates._adaptive``).
 
     Parameters
     ----------
@@ -98,7 +98,7 @@ class Optimizer(Method):
         self.hyperparameters = dict(hyperparameters)
         self.__doc__ = doc or rule.__doc__
         self._cache: dict[int, BSeries] = {}
-        from ._adaptive import coordinatewise
+        from ..coordinates._adaptive import coordinatewise
 
         #: the extra keywords (grad, ops, h) of a coordinate-wise rule; empty for B-series rules
         self.extras = coordinatewise(rule)

@@ -37,7 +37,7 @@ from __future__ import annotations
 import sympy
 from sympy import S
 
-from ._coordinates import _check_order, _expand, _mul, _series, _taylor
+from ._hseries import _check_order, _expand, _mul, _series, _taylor
 
 __all__ = ["AdaptiveModifiedEquation", "adaptive_map", "coordinatewise"]
 
@@ -330,8 +330,8 @@ class AdaptiveModifiedEquation:
         return repr(self)
 
     def _solve(self, loss, variables, h):
-        from ._coordinates import modified_field
-        from ._differentials import as_variables
+        from ..trees._differentials import as_variables
+        from ._hseries import modified_field
 
         variables = as_variables(variables)
         if isinstance(loss, (list, tuple, sympy.MatrixBase)) or not isinstance(loss, sympy.Expr):
@@ -347,14 +347,14 @@ class AdaptiveModifiedEquation:
 
     def on(self, loss, variables, h=None) -> sympy.Matrix:
         """f̃ on a concrete (or undefined-function) sympy loss, through h^order."""
-        from ._modified import h as default_h
+        from ..results._equation import h as default_h
 
         field, *_ = self._solve(loss, variables, h or default_h)
         return field
 
     def state_maps(self, loss, variables, h=None):
         """The states on the invariant manifold, ``[[S_i(x) per coordinate] per state]``."""
-        from ._modified import h as default_h
+        from ..results._equation import h as default_h
 
         h = h or default_h
         _, _, states, _ = self._solve(loss, variables, h)
@@ -387,13 +387,13 @@ class AdaptiveModifiedEquation:
         L̃ = L + h(β₁/(1−β₁) − β₂/(1−β₂))‖∇L‖₁ (Cattaneo, Klusowski & Shigida
         2024); for fixed ε > 0 in d ≥ 2 the h¹ term is not of this form.
         """
-        from ._modified import h as default_h
+        from ..results._equation import h as default_h
 
         return _preconditioned_form(self, loss, variables, h or default_h, candidates)
 
     def preconditioner(self, loss, variables, h=None) -> sympy.Matrix:
         """P with f_0 = −P∇L (diagonal for coordinate-wise methods)."""
-        from ._modified import h as default_h
+        from ..results._equation import h as default_h
 
         h = h or default_h
         field, *_ = self._solve(loss, variables, h)

@@ -137,7 +137,7 @@ def _names(text: str, what: str) -> list[str]:
 
 
 def _parse_losses(items: list[str] | None, vars_text: str | None, players: str | None) -> _Loss:
-    from ._parse import parse_expression
+    from .._parse import parse_expression
 
     if not items:
         raise CLIError("no loss given: pass --loss EXPR or a built-in name such as --loss quartic")
@@ -212,7 +212,7 @@ _FALSE = ("0", "false", "no", "off")
 
 
 def _matrix_rows(text: str, flag: str) -> list[list]:
-    from ._parse import parse_symbol
+    from .._parse import parse_symbol
 
     rows = []
     for row in text.split(";"):
@@ -227,7 +227,7 @@ def _matrix_rows(text: str, flag: str) -> list[list]:
 
 
 def _convert(key: str, param: inspect.Parameter, text: str):
-    from ._parse import parse_symbol
+    from .._parse import parse_symbol
 
     flag = f"--{param.name}"
     if key == "runge_kutta" and param.name in ("A", "b", "c"):
@@ -689,7 +689,7 @@ def _cmd_demo(args, hyper) -> int:
 
 
 def _version() -> str:
-    from . import __version__
+    from .._version import __version__
 
     return __version__
 

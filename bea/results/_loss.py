@@ -34,10 +34,10 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ._differentials import ElementaryDifferentials, as_variables
-from ._modified import ModifiedEquation, _no_step_symbol, h, modified_equation
+from ..trees._differentials import ElementaryDifferentials, as_variables
+from ..trees._trees import FreeTree, RootedTree, _check_order
+from ._equation import ModifiedEquation, _no_step_symbol, h, modified_equation
 from ._render import render_latex, render_text, superscript
-from ._trees import FreeTree, RootedTree, _check_order
 
 __all__ = [
     "ModifiedLoss",
