@@ -95,7 +95,9 @@ def run(fast: bool) -> None:
         w = iterate(h)
         row = []
         for p in orders:
-            field = bea.jax.modified_field(loss, lookahead, order=p, h=h, params={"alpha": alpha})
+            field = bea.jax.modified_field(
+                loss, lookahead, order=p, h=h, hyperparameters={"alpha": alpha}
+            )
             e = float(jnp.linalg.norm(w - flow(field)))
             errors[p].append(e)
             row.append(f"order {p}: {e:.3e}")

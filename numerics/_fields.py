@@ -37,6 +37,7 @@ import sympy as sp
 from jax.flatten_util import ravel_pytree
 
 import bea
+from bea import as_method
 
 __all__ = ["Problem", "SympyLoss", "make_problem", "tree_field"]
 
@@ -279,6 +280,7 @@ def make_problem(method, loss, params0, *, grads=None, field=None) -> tuple[Prob
     ``field``: overrides the modified field, ``field(order, h) -> (params -> pytree)``.
     Returns the problem and params0 flattened.
     """
+    method = as_method(method)
     flat0, unravel = ravel_pytree(params0)
     flat0 = jnp.asarray(flat0)
     if not jnp.issubdtype(flat0.dtype, jnp.floating):
@@ -286,7 +288,7 @@ def make_problem(method, loss, params0, *, grads=None, field=None) -> tuple[Prob
             f"params0 must hold floating arrays, got dtype {flat0.dtype}; e.g. jnp.asarray(x0, "
             "jnp.float64)"
         )
-    colours = getattr(method, "colours", 1)
+    colours = method.colours
     if isinstance(loss, SympyLoss):
         base = loss.problem(method)
         if len(base.grads) != colours:

@@ -27,6 +27,8 @@ import mpmath
 import numpy as np
 import sympy as sp
 
+from bea import as_method
+
 from ._fields import SympyLoss
 from ._report import Failure, Report
 
@@ -52,9 +54,7 @@ def _mp_program(method):
 
     if isinstance(method, RungeKutta) and method.explicit:
         return method.as_optimizer(number=_mp_number)
-    if hasattr(method, "jax"):
-        return method
-    raise ValueError(f"{method!r} cannot be iterated: expected an optimizer or explicit RK method")
+    return as_method(method)
 
 
 def _axpy(a, x, y):
@@ -167,7 +167,7 @@ def agreement_mp(
             f"precision), got {type(loss).__name__}; e.g. numerics.SympyLoss(L, [x, y])"
         )
     orders = tuple(int(p) for p in orders)
-    steps_per_call = getattr(method, "steps", 1)
+    steps_per_call = as_method(method).steps
     if step_sizes is None:
         ns = np.array([12, 16, 23, 32, 45])
     else:
@@ -192,7 +192,7 @@ def agreement_mp(
             transient = _auto_transient(program, [], 10.0 ** (-dps))
         g_fns = loss.mp_gradients()
         grads = [_mp_vector_fn(fn) for fn in g_fns]
-        values = {k: _mp_number(v) for k, v in getattr(program, "hyperparameters", {}).items()}
+        values = {k: _mp_number(v) for k, v in program.hyperparameters.items()}
         floor_rel = floor_factor * mpmath.mpf(10) ** (-dps)
         hs = [T / (int(n) * steps_per_call) for n in ns]
         errors = {p: np.full(len(ns), np.nan) for p in orders}
@@ -270,8 +270,8 @@ def _with_values(program, grads, h, values):
     """(init, update) with exact mp hyperparameters passed to the rule."""
     import itertools
 
-    colours = getattr(program, "colours", 1)
-    if getattr(program, "average", False) and colours > 1:
+    colours = program.colours
+    if program.average and colours > 1:
         perms = list(itertools.permutations(range(colours)))
         pairs = [program.jax([grads[p[k]] for k in range(colours)], h, **values) for p in perms]
 

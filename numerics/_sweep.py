@@ -74,6 +74,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bea import as_method
+
 from ._fields import Problem, make_problem
 from ._report import Failure, Report
 
@@ -97,19 +99,14 @@ def _check_x64():
 
 def _program(method):
     """The method as an update rule on arrays (``.jax``; Runge–Kutta methods have one too)."""
-    if hasattr(method, "jax"):
-        return method
-    raise ValueError(
-        f"{method!r} cannot be iterated on arrays: expected an optimizer program "
-        "(bea.optimizers.*, bea.Optimizer) or an explicit Runge–Kutta method"
-    )
+    return as_method(method)
 
 
 def _update_fn(method, grads: list[Callable], h):
     """(init, update) of the method on flat arrays; averaged over orderings when asked."""
     method = _program(method)
-    colours = getattr(method, "colours", 1)
-    if getattr(method, "average", False) and colours > 1:
+    colours = method.colours
+    if method.average and colours > 1:
         perms = list(itertools.permutations(range(colours)))
         pairs = [method.jax([grads[p[k]] for k in range(colours)], h) for p in perms]
         init = pairs[0][0]
@@ -133,7 +130,7 @@ def linear_multipliers(method, hl: float) -> np.ndarray:
     run on NumPy arrays: it is linear here, so its columns on basis vectors
     are its matrix.
     """
-    colours = getattr(method, "colours", 1)
+    colours = as_method(method).colours
     grads = [lambda y: y / colours] * colours
     init, update = _update_fn(method, grads, float(hl))
     x = np.ones(1)
@@ -238,7 +235,7 @@ def _kernels(method, problem: Problem, orders, T, solver, rtol, atol, max_steps,
     """Per-lane functions: the iterates, and the modified flows of all orders at once or one."""
     import diffrax
 
-    steps_per_call = getattr(method, "steps", 1)
+    steps_per_call = method.steps
 
     def iterate(x0, h, n, K):
         init, update = _update_fn(method, problem.grads, h)
@@ -448,6 +445,7 @@ def agreement(
     >>> [round(r.slopes[p]) for p in (0, 1)]
     [1, 2]
     """
+    method = as_method(method)
     _check_x64()
     t_start = time.perf_counter()
     orders = tuple(int(p) for p in orders)
@@ -455,7 +453,7 @@ def agreement(
         raise ValueError(f"orders must be non-negative ints, got {orders}")
     if horizon <= 0:
         raise ValueError(f"horizon must be positive, got {horizon}")
-    if hasattr(method, "symbols") and method.symbols:
+    if method.symbols:
         names = sorted(s.name for s in method.symbols)
         raise ValueError(
             f"{method!r} has symbolic hyperparameters {names}; give them values, e.g. "
@@ -477,7 +475,7 @@ def agreement(
         raise ValueError(f"all starts must have the same shape, got {[f.shape for f in flats]}")
     X0 = jnp.stack([jnp.asarray(f, jnp.float64) for f in flats])
 
-    steps_per_call = getattr(method, "steps", 1)
+    steps_per_call = method.steps
     if step_sizes is None:
         ns = np.unique(np.round(np.geomspace(10, 80, 8)).astype(int))
     else:
@@ -640,7 +638,7 @@ def agreement(
             f"methods with state: {transient} iterations discarded, the flow starts at x_K "
             "(on the one-step method's invariant manifold up to rounding)"
         )
-    if getattr(method, "average", False) and getattr(method, "colours", 1) > 1:
+    if method.average and method.colours > 1:
         notes.append("iterated map: the epoch averaged over all orderings of the losses")
     return Report(
         method=repr(method),

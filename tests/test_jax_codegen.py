@@ -489,17 +489,17 @@ def test_other_bad_input():
     with pytest.raises(ValueError, match="Python identifier"):
         bea.jax.module_source(bea.gd(), order=1, name="my field")
     with pytest.raises(ValueError, match="do not use"):
-        bea.jax.modified_field(_two, bea.gd(), order=1, h=0.1, params={"beta": 0.5})
+        bea.jax.modified_field(_two, bea.gd(), order=1, h=0.1, hyperparameters={"beta": 0.5})
 
 
 def test_symbolic_method_parameters():
     b = sp.Symbol("b")
     method = bea.runge_kutta([[0, 0], [b, 0]], [1 - 1 / (2 * b), 1 / (2 * b)])
-    with pytest.raises(ValueError, match=r"depend on b.*params="):
+    with pytest.raises(ValueError, match=r"depend on b.*hyperparameters="):
         bea.jax.modified_field(_two, method, order=2, h=0.1)
     src = bea.jax.module_source(method, order=2)
     assert "def modified_field(loss_fn, h, b):" in src
-    field = bea.jax.modified_field(_two, method, order=2, h=0.1, params={b: 0.5})
+    field = bea.jax.modified_field(_two, method, order=2, h=0.1, hyperparameters={b: 0.5})
     _, _, _, point = PROBLEMS["sin"]
     midpoint = bea.jax.modified_field(_two, bea.explicit_midpoint(), order=2, h=0.1)
     _close(field(jnp.array(point)), midpoint(jnp.array(point)))
@@ -570,8 +570,8 @@ def test_heavy_ball_matches_sympy(order):
     subs = {bea.h: H, beta: sp.Rational(1, 2)}
     subs.update({v: sp.Rational(repr(c)) for v, c in zip(variables, point)})
     expected = np.array([float(sp.N(e.subs(subs), 30)) for e in expr])
-    field = bea.jax.modified_field(loss_fn, method, order=order, h=0.1, params={beta: 0.5})
+    field = bea.jax.modified_field(loss_fn, method, order=order, h=0.1, hyperparameters={beta: 0.5})
     _close(field(jnp.array(point)), expected)
     if order == 1:  # the gradient order of heavy ball: the modified loss exists
-        loss = bea.jax.modified_loss(loss_fn, method, order=1, h=0.1, params={"beta": 0.5})
+        loss = bea.jax.modified_loss(loss_fn, method, order=1, h=0.1, hyperparameters={"beta": 0.5})
         _close(jax.grad(loss)(jnp.array(point)), -field(jnp.array(point)))

@@ -121,7 +121,7 @@ class _Loss:
 
     def loss_for(self, method):
         """One expression, or a list for methods with several losses (mini-batches, players)."""
-        several = getattr(method, "colours", 1) > 1 or getattr(method, "average", False)
+        several = method.losses_list
         return list(self.exprs) if several or len(self.exprs) > 1 else self.exprs[0]
 
     @property
@@ -284,7 +284,7 @@ def _check_losses(key: str, method, loss: _Loss | None) -> None:
     """One loss per colour (mini-batch or player) of the method."""
     if loss is None:
         return
-    colours = getattr(method, "colours", 1)
+    colours = method.colours
     if len(loss.exprs) != colours:
         what = "one loss" if colours == 1 else f"{colours} losses separated by ';'"
         raise CLIError(f"{key} takes {what}, got {len(loss.exprs)}: {loss.text!r}")
@@ -296,7 +296,7 @@ def _check_losses(key: str, method, loss: _Loss | None) -> None:
 
 
 def _symbols_of(method) -> list[str]:
-    return sorted(s.name for s in (getattr(method, "symbols", None) or ()))
+    return sorted(s.name for s in method.symbols)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -390,7 +390,7 @@ def _cmd_derive(args, hyper) -> int:
         raise CLIError("--players needs --loss 'EXPR1;EXPR2'")
     key, method, values = _method(args.optimizer, hyper, len(loss.exprs) if loss else None)
     _check_losses(key, method, loss)
-    coordinatewise = getattr(method, "coordinatewise", False)
+    coordinatewise = method.coordinatewise
     if coordinatewise and loss is None:
         raise CLIError(
             f"{key} acts coordinate by coordinate: its modified equation is derived on a "
@@ -461,7 +461,7 @@ def _cmd_loss(args, hyper) -> int:
 
     loss = _parse_losses(args.loss, args.vars, None) if args.loss else None
     key, method, values = _method(args.optimizer, hyper, len(loss.exprs) if loss else None)
-    if getattr(method, "coordinatewise", False):
+    if method.coordinatewise:
         raise _coordinatewise_error(key, "bea loss")
     _check_losses(key, method, loss)
     progress = _announce(args.order, f"the modified loss of {key}")
@@ -509,7 +509,7 @@ def _cmd_codegen(args, hyper) -> int:
     import bea.jax
 
     key, method, _ = _method(args.optimizer, hyper)
-    if getattr(method, "coordinatewise", False):
+    if method.coordinatewise:
         raise _coordinatewise_error(key, "bea codegen")
     _announce(args.order, f"the modified {args.kind} of {key}")
     source = bea.jax.module_source(method, args.order, kind=args.kind, name=args.function_name)
@@ -562,7 +562,7 @@ def _cmd_verify(args, hyper) -> int:
     loss = _parse_losses(args.loss, args.vars, args.players)
     key, method, _ = _method(args.optimizer, hyper, len(loss.exprs))
     _check_losses(key, method, loss)
-    if getattr(method, "coordinatewise", False):
+    if method.coordinatewise:
         raise CLIError(
             f"verify does not handle the coordinate-wise optimizer {key} (its modified field "
             f"carries the signs of the gradient); derive it with bea derive {key} --loss EXPR"

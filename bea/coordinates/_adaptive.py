@@ -37,22 +37,12 @@ from __future__ import annotations
 import sympy
 from sympy import S
 
-from ._hseries import _check_order, _expand, _mul, _series, _taylor
+from .._inputs import check_order
+from ._hseries import _expand, _mul, _series, _taylor
 
-__all__ = ["AdaptiveModifiedEquation", "adaptive_map", "coordinatewise"]
+__all__ = ["adaptive_map", "is_zero", "sign_cases"]
 
 _Y = sympy.Dummy("y")
-
-
-def coordinatewise(rule) -> set[str]:
-    """The extra keyword arguments (grad, ops, h) a rule asks for."""
-    import inspect
-
-    try:
-        params = inspect.signature(rule).parameters
-    except (TypeError, ValueError):
-        return set()
-    return {name for name in ("grad", "ops", "h") if name in params}
 
 
 # ----------------------------------------------------------------------------
@@ -216,7 +206,7 @@ def adaptive_map(opt, loss, variables, order: int, h):
     ``states[i][r] = [s_i0r, s_i1r, …]`` and the context holding the sign
     symbols (``ctx.signs``: expression u ↦ σ with σ = sign(u)).
     """
-    order = _check_order(order)
+    order = check_order(order)
     variables = tuple(variables)
     ctx0 = _Context(variables, h, 0)
     grads = [sympy.diff(loss, v) for v in variables]
@@ -304,108 +294,7 @@ def adaptive_map(opt, loss, variables, order: int, h):
     return phi, states, ctx
 
 
-class AdaptiveModifiedEquation:
-    """The modified equation of a coordinate-wise optimizer, derived at :meth:`on`.
-
-    ``bea.modified_equation(bea.optimizers.adam(0.9, 0.999, eps), order=p)``
-    returns this object; ``.on(loss, variables)`` runs the coordinate backend
-    in the dimension of ``variables`` and returns the column Matrix
-    f̃ = Σ_{k≤p} h^k f_k (f̃ carries no factor h: the time-h flow of f̃
-    reproduces the memoryless one-step map Φ to O(h^{p+2})). Signs of the
-    gradient's coordinates appear as symbols σ_r (see :meth:`signs`).
-    """
-
-    def __init__(self, method, order: int):
-        self.method = method
-        self.order = _check_order(order)
-        self._last = None
-
-    def __repr__(self) -> str:
-        return (
-            f"<AdaptiveModifiedEquation of {self.method!r} through h^{self.order}: "
-            "coordinate-wise, derived in coordinates by .on(loss, variables)>"
-        )
-
-    def __str__(self) -> str:
-        return repr(self)
-
-    def _solve(self, loss, variables, h):
-        from ..trees._differentials import as_variables
-        from ._hseries import modified_field
-
-        variables = as_variables(variables)
-        if isinstance(loss, (list, tuple, sympy.MatrixBase)) or not isinstance(loss, sympy.Expr):
-            raise ValueError(
-                f"a coordinate-wise optimizer takes one scalar sympy loss, got {loss!r}"
-            )
-        phi, states, ctx = adaptive_map(self.method, loss, variables, self.order + 1, h)
-        step_map = sympy.Matrix([sum((c * h**j for j, c in enumerate(row)), S.Zero) for row in phi])
-        field = modified_field(step_map, variables, h, self.order)
-        field = field.applyfunc(lambda e: ctx.reduce(e))
-        self._last = (phi, states, ctx)
-        return field, phi, states, ctx
-
-    def on(self, loss, variables, h=None) -> sympy.Matrix:
-        """f̃ on a concrete (or undefined-function) sympy loss, through h^order."""
-        from ..results._equation import h as default_h
-
-        field, *_ = self._solve(loss, variables, h or default_h)
-        return field
-
-    def state_maps(self, loss, variables, h=None):
-        """The states on the invariant manifold, ``[[S_i(x) per coordinate] per state]``."""
-        from ..results._equation import h as default_h
-
-        h = h or default_h
-        _, _, states, _ = self._solve(loss, variables, h)
-        return [
-            sympy.Matrix([sum((c * h**j for j, c in enumerate(row)), S.Zero) for row in st])
-            for st in states
-        ]
-
-    def sign_of(self, expr):
-        """The sign symbol (±σ) standing for sign(expr) in the last :meth:`on`."""
-        if self._last is None:
-            raise ValueError("call .on(loss, variables) first")
-        return self._last[2].sign_of(expr, create=False)
-
-    def signs(self) -> dict:
-        """The sign symbols of the last :meth:`on`: σ ↦ the expression whose sign it is."""
-        if self._last is None:
-            raise ValueError("call .on(loss, variables) first")
-        return {s: u for u, s in self._last[2].signs.items()}
-
-    def preconditioned_gradient(self, loss, variables, h=None, candidates=None) -> dict:
-        """Whether f̃ = −P∇L̃ + O(h²) with P diagonal and L̃ = L + h·Ψ.
-
-        P comes from the h⁰ term (f_0 = −P∇L); the h¹ term is tested against
-        −P∇(h·Ψ) with Ψ a constant combination of ``candidates`` (a dict
-        name → scalar expression; default ‖∇L‖₁ = Σ|∂_jL| and ‖∇L‖²), as an
-        exact identity in the derivatives of L for every sign pattern.
-        Returns ``{"P": Matrix, "loss": L̃ or None, "coefficients": {...},
-        "reason": str or None}``. For Adam at ε = 0 this gives
-        L̃ = L + h(β₁/(1−β₁) − β₂/(1−β₂))‖∇L‖₁ (Cattaneo, Klusowski & Shigida
-        2024); for fixed ε > 0 in d ≥ 2 the h¹ term is not of this form.
-        """
-        from ..results._equation import h as default_h
-
-        return _preconditioned_form(self, loss, variables, h or default_h, candidates)
-
-    def preconditioner(self, loss, variables, h=None) -> sympy.Matrix:
-        """P with f_0 = −P∇L (diagonal for coordinate-wise methods)."""
-        from ..results._equation import h as default_h
-
-        h = h or default_h
-        field, *_ = self._solve(loss, variables, h)
-        f0 = field.subs(h, 0)
-        diag = []
-        for r, v in enumerate(variables):
-            g = sympy.diff(loss, v)
-            diag.append(sympy.cancel(-f0[r] / g))
-        return sympy.diag(*diag)
-
-
-def _sign_cases(expr, signs):
+def sign_cases(expr, signs):
     """expr with every sign symbol set to each combination of ±1."""
     import itertools
 
@@ -416,80 +305,7 @@ def _sign_cases(expr, signs):
 
 def is_zero(expr, signs=()) -> bool:
     """Exact zero test for expressions with sign symbols σ = ±1 (every case checked)."""
-    for case in _sign_cases(sympy.sympify(expr), signs):
+    for case in sign_cases(sympy.sympify(expr), signs):
         if sympy.cancel(sympy.together(sympy.expand(case))) != 0:
             return False
     return True
-
-
-def _preconditioned_form(eq: AdaptiveModifiedEquation, loss, variables, h, candidates):
-    """See :meth:`AdaptiveModifiedEquation.preconditioned_gradient`."""
-    field, _, _, ctx = eq._solve(loss, variables, h)
-    signs = list(ctx.signs.values())
-    sign_of = {u: s for u, s in ctx.signs.items()}
-    grads = [sympy.diff(loss, v) for v in variables]
-    f0 = field.subs(h, 0)
-    P = [sympy.cancel(-f0[r] / g) for r, g in enumerate(grads)]
-    out = {"P": sympy.diag(*P), "loss": None, "reason": None}
-    if eq.order < 1:
-        out["loss"] = loss
-        return out
-    f1 = sympy.Matrix([sympy.expand(c).coeff(h, 1) for c in field])
-    w = [sympy.cancel(-f1[r] / P[r]) for r in range(len(variables))]
-    if candidates is None:
-        abs_g = [sign_of.get(g, sympy.sign(g)) * g for g in grads]
-        candidates = {
-            "‖∇L‖₁": sympy.Add(*abs_g),
-            "‖∇L‖²": sympy.Add(*(g**2 for g in grads)),
-        }
-    names = list(candidates)
-    cs = sympy.symbols(f"c0:{len(names)}")
-    residual = [
-        w[r] - sum(c * sympy.diff(candidates[n], v) for c, n in zip(cs, names))
-        for r, v in enumerate(variables)
-    ]
-    # An identity in the derivatives of L, for every sign pattern. Necessary
-    # conditions first: the residual at random rational values of the derivative
-    # atoms is linear in the c's; then the solution is checked exactly.
-    import random
-
-    rng = random.Random(0)
-    cases = [case for res in residual for case in _sign_cases(res, signs)]
-    atoms = sorted(
-        set().union(*(c.atoms(sympy.Derivative, sympy.Function) for c in cases)), key=str
-    )
-    params = sorted(
-        set().union(*(c.free_symbols for c in cases)) - set(cs) - set(variables) - {h}, key=str
-    )
-
-    def sample(numeric_params: bool):
-        eqs = []
-        fixed = {p: sympy.Rational(rng.randint(1, 9), 11) for p in params}
-        for _ in range(len(cs) + 3):
-            point = {a: sympy.Rational(rng.randint(1, 97), rng.randint(1, 13)) for a in atoms}
-            point.update(
-                {v: sympy.Rational(rng.randint(1, 97), rng.randint(1, 13)) for v in variables}
-            )
-            if numeric_params:
-                point.update(fixed)  # the c's may depend on the parameters: fix them
-            eqs.extend(sympy.cancel(sympy.together(c.xreplace(point))) for c in cases)
-        return sympy.solve(eqs, cs, dict=True)
-
-    # a quick exact rejection with the parameters at random values, then the symbolic solve
-    sol = sample(True) if params else [True]
-    if sol:
-        sol = sample(False)
-    if sol and not all(
-        sympy.cancel(sympy.together(sympy.expand(case.subs(sol[0])))) == 0 for case in cases
-    ):
-        sol = []
-    if not sol:
-        out["reason"] = "the h¹ term is not −P∇(h·Ψ) for Ψ a constant combination of " + ", ".join(
-            names
-        )
-        return out
-    sol = sol[0]
-    psi = sum(sol.get(c, 0) * candidates[n] for c, n in zip(cs, names))
-    out["loss"] = loss + h * sympy.factor(psi) if psi != 0 else loss
-    out["coefficients"] = {n: sympy.factor(sol.get(c, 0)) for c, n in zip(cs, names)}
-    return out

@@ -59,6 +59,8 @@ from numbers import Integral
 import sympy
 from sympy import S
 
+from .._inputs import as_variables, check_order, exact
+
 __all__ = [
     "HPoint",
     "expand_in_h",
@@ -79,67 +81,6 @@ _DUMMIES = tuple(sympy.Dummy(f"y{i}") for i in range(_MAX_DUMMIES))
 # --------------------------------------------------------------------------
 # input checking and exactness
 # --------------------------------------------------------------------------
-
-
-def _exact(value) -> sympy.Expr:
-    """Sympify ``value`` exactly; floats are read as the decimal they print as."""
-    if isinstance(value, bool):
-        raise TypeError(f"expected a number or sympy expression, got the bool {value!r}")
-    if isinstance(value, float):
-        return sympy.Rational(repr(value))
-    if isinstance(value, Fraction):
-        return sympy.Rational(value.numerator, value.denominator)
-    expr = sympy.sympify(value)
-    if expr.has(sympy.Float):
-        expr = expr.xreplace({f: sympy.Rational(str(f)) for f in expr.atoms(sympy.Float)})
-    return expr
-
-
-def _check_variables(variables, h) -> tuple:
-    if isinstance(variables, sympy.Symbol):
-        variables = (variables,)
-    try:
-        variables = tuple(variables)
-    except TypeError:
-        raise ValueError(
-            f"expected `variables` to be a sequence of sympy Symbols, got {variables!r}; "
-            "pass e.g. sympy.symbols('x1 x2')"
-        ) from None
-    if not variables:
-        raise ValueError("expected at least one variable, got an empty sequence")
-    bad = [v for v in variables if not isinstance(v, sympy.Symbol)]
-    if bad:
-        raise ValueError(
-            f"expected `variables` to be sympy Symbols, got {bad!r}; "
-            "create them with sympy.symbols('x1 x2')"
-        )
-    if len(set(variables)) != len(variables):
-        dupes = sorted({str(v) for v in variables if variables.count(v) > 1})
-        raise ValueError(
-            f"expected distinct variables, got duplicates {dupes} in {list(variables)}; "
-            "give each coordinate its own Symbol"
-        )
-    if not isinstance(h, sympy.Symbol):
-        raise ValueError(
-            f"expected the step size `h` to be a sympy Symbol, got {h!r}; use h = sympy.Symbol('h')"
-        )
-    if h in variables:
-        raise ValueError(
-            f"the step size {h} is also listed among the variables {list(variables)}; "
-            "use a separate Symbol for h"
-        )
-    return variables
-
-
-def _check_order(order) -> int:
-    if isinstance(order, bool) or not isinstance(order, Integral):
-        raise ValueError(
-            f"expected `order` to be a non-negative int, got {order!r} "
-            f"of type {type(order).__name__}; pass e.g. order=2"
-        )
-    if order < 0:
-        raise ValueError(f"expected `order` to be a non-negative int, got {order}; pass order >= 0")
-    return int(order)
 
 
 def _as_vector(value, d: int, name: str) -> list:
@@ -168,7 +109,7 @@ def _as_vector(value, d: int, name: str) -> list:
                 f"expected `{name}` to have {d} entries (one per variable), got {len(entries)}; "
                 f"build it as sympy.Matrix([e1, ..., e{d}])"
             )
-    return [_exact(e) for e in entries]
+    return [exact(e) for e in entries]
 
 
 # --------------------------------------------------------------------------
@@ -482,18 +423,18 @@ def expand_in_h(expr, h, order: int):
     >>> expand_in_h(sympy.exp(x + h), h, 2)
     h**2*exp(x)/2 + h*exp(x) + exp(x)
     """
-    order = _check_order(order)
+    order = check_order(order)
     if not isinstance(h, sympy.Symbol):
         raise ValueError(f"expected `h` to be a sympy Symbol, got {h!r}")
     memo: dict = {}
     if isinstance(expr, sympy.MatrixBase):
-        return expr.applyfunc(lambda e: _to_expr(_series(_exact(e), h, order, memo), h))
-    return _to_expr(_series(_exact(expr), h, order, memo), h)
+        return expr.applyfunc(lambda e: _to_expr(_series(exact(e), h, order, memo), h))
+    return _to_expr(_series(exact(expr), h, order, memo), h)
 
 
 def _polynomial_series(expr, h, order: int, what: str) -> _Series:
     """Coefficients of an expression that must be a polynomial in ``h``."""
-    expr = _exact(expr)
+    expr = exact(expr)
     if expr.has(h) and not expr.is_polynomial(h):
         raise ValueError(
             f"expected {what} to be a polynomial in {h}, got {expr}; "
@@ -542,8 +483,8 @@ def taylor_at(expr, variables, shift, h, order: int):
     >>> taylor_at(x**3, [x], [h], h, 2)
     3*h**2*x + 3*h*x**2 + x**3
     """
-    variables = _check_variables(variables, h)
-    order = _check_order(order)
+    variables = as_variables(variables, h)
+    order = check_order(order)
     deltas = []
     shift = list(shift)
     if len(shift) != len(variables):
@@ -661,8 +602,8 @@ def flow_map(field, variables, h, order: int):
     >>> flow_map(sympy.Matrix([x]), [x], h, 3)  # x e^h
     Matrix([[h**3*x/6 + h**2*x/2 + h*x + x]])
     """
-    variables = _check_variables(variables, h)
-    order = _check_order(order)
+    variables = as_variables(variables, h)
+    order = check_order(order)
     d = len(variables)
     entries = _as_vector(field, d, "field")
     series = [_polynomial_series(e, h, order, "each field entry") for e in entries]
@@ -747,8 +688,8 @@ def modified_field(step_map, variables, h, order: int):
     >>> modified_field(sympy.Matrix([x + h * x]), [x], h, 3)  # log(1 + h) x / h
     Matrix([[-h**3*x/4 + h**2*x/3 - h*x/2 + x]])
     """
-    variables = _check_variables(variables, h)
-    order = _check_order(order)
+    variables = as_variables(variables, h)
+    order = check_order(order)
     d = len(variables)
     coeffs = _step_map_series(step_map, variables, h, order + 1)
     mismatch = [(v, c) for v, c in zip(variables, coeffs[0], strict=True) if _final(c - v) != 0]
@@ -804,15 +745,15 @@ class HPoint:
     __slots__ = ("coefficients", "h", "order", "variables")
 
     def __init__(self, coefficients, variables, h, order: int):
-        variables = _check_variables(variables, h)
-        order = _check_order(order)
+        variables = as_variables(variables, h)
+        order = check_order(order)
         rows = [list(row) for row in coefficients]
         if len(rows) != len(variables) or any(len(r) != order + 1 for r in rows):
             raise ValueError(
                 f"expected {len(variables)} coordinates of {order + 1} coefficients each "
                 f"(h**0 .. h**{order}), got lengths {[len(r) for r in rows]}"
             )
-        self.coefficients = tuple(tuple(_exact(c) for c in row) for row in rows)
+        self.coefficients = tuple(tuple(exact(c) for c in row) for row in rows)
         self.variables = variables
         self.h = h
         self.order = order
@@ -821,15 +762,15 @@ class HPoint:
     @classmethod
     def identity(cls, variables, h, order: int) -> HPoint:
         """The point ``x`` itself: coordinate ``r`` is ``variables[r] + 0 h + ...``."""
-        variables = _check_variables(variables, h)
-        order = _check_order(order)
+        variables = as_variables(variables, h)
+        order = check_order(order)
         return cls([_const(v, order) for v in variables], variables, h, order)
 
     @classmethod
     def from_expressions(cls, exprs, variables, h, order: int) -> HPoint:
         """Point with coordinates ``exprs`` (analytic in ``h``), expanded with ``expand_in_h``."""
-        variables = _check_variables(variables, h)
-        order = _check_order(order)
+        variables = as_variables(variables, h)
+        order = check_order(order)
         entries = _as_vector(exprs, len(variables), "exprs")
         memo: dict = {}
         return cls([_series(e, h, order, memo) for e in entries], variables, h, order)
@@ -873,7 +814,7 @@ class HPoint:
             raise TypeError("expected a scalar, got an HPoint")
         if not isinstance(c, (Integral, Fraction, float, sympy.Expr)):
             raise TypeError(f"cannot scale an HPoint by {type(c).__name__} {c!r}")
-        expr = _exact(c)
+        expr = exact(c)
         clash = expr.free_symbols & set(self.variables)
         if clash:
             raise ValueError(
@@ -970,7 +911,7 @@ class HPoint:
         the ``h^0`` part of each coordinate.
         """
         y = _DUMMIES[0]
-        body = _exact(func(y))
+        body = exact(func(y))
         rows = []
         for row in self.coefficients:
             delta = [S.Zero, *row[1:]]
@@ -1010,9 +951,9 @@ def gradient_step(loss, variables, h, order: int) -> Callable[[HPoint], HPoint]:
     >>> (x0 + step(x0 + step(x0))).to_matrix()  # extragradient: x - h (x - h x)
     Matrix([[h**2*x - h*x + x]])
     """
-    variables = _check_variables(variables, h)
-    order = _check_order(order)
-    loss = _exact(loss)
+    variables = as_variables(variables, h)
+    order = check_order(order)
+    loss = exact(loss)
     gradient = [_diff(loss, v) for v in variables]
 
     def step(point: HPoint) -> HPoint:

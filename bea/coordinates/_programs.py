@@ -39,18 +39,11 @@ from collections.abc import Callable
 import sympy
 from sympy import S
 
+from .._inputs import as_variables, check_order, exact, player_fields, variable_groups
+from .._inputs import h as _default_h
+from ..methods._base import Method
 from ..methods._programs import memory_matrix
-from ..results._equation import _groups
-from ..results._equation import h as _default_h
-from ._hseries import (
-    HPoint,
-    _check_order,
-    _check_variables,
-    _exact,
-    _expand,
-    gradient_step,
-    modified_field,
-)
+from ._hseries import HPoint, _expand, gradient_step, modified_field
 
 __all__ = ["coordinate_modified_equation", "underlying_map"]
 
@@ -66,26 +59,12 @@ def _is_scalar(loss) -> bool:
 
 def _fields(opt, losses, variables):
     """(flat variables, groups or None, one field −∇L_k (a list of expressions) per loss)."""
-    colours = getattr(opt, "colours", 1)
-    groups = _groups(variables)
+    colours = opt.colours
+    groups = variable_groups(variables)
     if groups is not None:
         flat = tuple(v for g in groups for v in g)
-        if not isinstance(losses, (list, tuple)) or len(losses) != len(groups):
-            raise ValueError(
-                f"with variables grouped by player ({len(groups)} groups) pass one loss per "
-                f"player, e.g. coordinate_modified_equation(opt, [L0, L1], [[phi], [theta]], "
-                f"order); got {losses!r}"
-            )
-        if len(groups) != colours:
-            raise ValueError(
-                f"{opt!r} has {colours} loss(es) / field(s) but {len(groups)} players were given"
-            )
-        fields = []
-        for c, (L, g) in enumerate(zip(losses, groups)):
-            if not _is_scalar(L):
-                raise ValueError(f"loss of player {c} must be a scalar sympy expression, got {L!r}")
-            own = set(g)
-            fields.append([-_exact(L).diff(v) if v in own else S.Zero for v in flat])
+        matrices = player_fields(losses, groups, flat, colours)
+        fields = [[exact(e) for e in m] for m in matrices]
         return flat, groups, fields
     flat = tuple(variables) if isinstance(variables, (list, tuple)) else (variables,)
     if colours > 1:
@@ -105,7 +84,7 @@ def _fields(opt, losses, variables):
 def _one_field(loss, flat) -> list | sympy.Expr:
     """A scalar loss is kept as is (its step is ``gradient_step``); a field as a list."""
     if _is_scalar(loss):
-        return _exact(loss)
+        return exact(loss)
     if isinstance(loss, (int, float)):
         raise ValueError(f"a loss must be a sympy expression in the variables, got {loss!r}")
     entries = list(loss)
@@ -113,7 +92,7 @@ def _one_field(loss, flat) -> list | sympy.Expr:
         raise ValueError(
             f"a vector field needs one entry per variable ({len(flat)}), got {len(entries)}"
         )
-    return [_exact(e) for e in entries]
+    return [exact(e) for e in entries]
 
 
 def _field_step(field: list, variables, h, order: int) -> Callable[[HPoint], HPoint]:
@@ -359,20 +338,24 @@ def underlying_map(opt, losses, variables, order: int, h: sympy.Symbol = _defaul
     >>> underlying_map(heavy_ball(beta), x**2 / 2, [x], 1).to_matrix()  # x − h x/(1 − β)
     Matrix([[-2*h*x + x]])
     """
-    order = _check_order(order)
+    order = check_order(order)
     if order < 1:
         raise ValueError(f"order must be >= 1 for the one-step map, got {order}")
-    if not hasattr(opt, "rule") or not hasattr(opt, "hyperparameters"):
+    if not isinstance(opt, Method):
         raise TypeError(
-            f"expected a bea.Optimizer (an update rule), got {opt!r}; implicit Runge–Kutta "
-            "methods have no rule to run on points"
+            f"expected a bea method with an update rule (bea.optimizers.heavy_ball(0.9), "
+            f"bea.Optimizer(rule), an explicit Runge–Kutta method), got {opt!r}"
         )
+    try:
+        opt = opt.program()
+    except ValueError as exc:
+        raise TypeError(f"the coordinate engine runs update rules (bea.Optimizer): {exc}") from None
     flat, _, fields = _fields(opt, losses, variables)
-    flat = _check_variables(flat, h)
+    flat = as_variables(flat, h)
     hyper = opt._exact_hyper()
     colours = len(fields)
     _check_consistent(opt, flat, h, hyper, colours)
-    if getattr(opt, "average", False) and colours > 1:
+    if opt.average and colours > 1:
         perms = list(itertools.permutations(range(colours)))
         total = None
         for p in perms:
@@ -423,12 +406,12 @@ def coordinate_modified_equation(
     Sec. IX.1 (modified equations) and XV.2 (underlying one-step method of
     multistep methods).
     """
-    order = _check_order(order)
+    order = check_order(order)
     flat, groups, _ = _fields(opt, losses, variables)
-    flat = _check_variables(flat, h)
+    flat = as_variables(flat, h)
     phi = underlying_map(opt, losses, variables, order + 1, h)
     field = modified_field(phi, flat, h, order)
-    steps = getattr(opt, "steps", 1)
+    steps = opt.steps
     field = field.applyfunc(lambda e: _normal(e / steps, flat, h))
     if groups is None:
         return field

@@ -87,8 +87,11 @@ import jax
 import jax.numpy as jnp
 import sympy as sp
 
-from ..results._equation import modified_equation as _bea_modified_equation
-from ..results._loss import modified_loss as _bea_modified_loss
+from .._deprecation import renamed_keyword
+from .._dispatch import as_method
+from .._dispatch import modified_equation as _bea_modified_equation
+from .._dispatch import modified_loss as _bea_modified_loss
+from .._inputs import check_order
 from ..results._render import superscript
 from ._plan import Plan, field_plan, loss_plan
 from ._printer import (
@@ -118,20 +121,6 @@ __all__ = ["modified_field", "modified_loss", "module_source", "plan_cost"]
 # ----------------------------------------------------------------------------
 
 
-def _check_order(order) -> int:
-    if isinstance(order, bool) or not isinstance(order, numbers.Integral):
-        raise ValueError(
-            f"order must be a non-negative int (the highest power of h kept), got {order!r} "
-            f"({type(order).__name__}); e.g. order=2"
-        )
-    if order < 0:
-        raise ValueError(
-            f"order must be a non-negative int (the highest power of h kept), got {order}; "
-            "order=0 is the plain gradient flow, order=1 adds the first correction"
-        )
-    return int(order)
-
-
 def _check_h(h):
     if isinstance(h, bool):
         raise ValueError(f"h must be a positive step size, got {h!r}")
@@ -156,10 +145,7 @@ def _check_h(h):
 
 
 def _check_method(method):
-    if not hasattr(method, "bseries"):
-        raise TypeError(
-            f"expected a method (e.g. bea.gd(), bea.rk4(), bea.runge_kutta(A, b)), got {method!r}"
-        )
+    return as_method(method)
 
 
 def _check_loss_fn(loss_fn):
@@ -204,12 +190,12 @@ def _hyper_values(symbols, params) -> dict[str, float]:
     if missing:
         raise ValueError(
             f"the method's coefficients depend on {', '.join(missing)}; give their values, e.g. "
-            f"params={{{', '.join(repr(m) + ': 0.9' for m in missing)}}}"
+            f"hyperparameters={{{', '.join(repr(m) + ': 0.9' for m in missing)}}}"
         )
     unknown = set(named) - {s.name for s in symbols}
     if unknown:
         raise ValueError(
-            f"params names {sorted(unknown)}, which the method's coefficients do not use "
+            f"hyperparameters names {sorted(unknown)}, which the method's coefficients do not use "
             f"(they use {[s.name for s in symbols] or 'no symbols'})"
         )
     return {s.name: float(sp.sympify(named[s.name])) for s in symbols}
@@ -405,7 +391,7 @@ def _nested(plan: Plan) -> bool:
 
 
 def _method_name(method) -> str:
-    return getattr(method, "name", None) or type(method).__name__
+    return method.name
 
 
 def _module(
@@ -507,14 +493,14 @@ def _module(
 
 def _field_parts(method, order):
     _check_method(method)
-    order = _check_order(order)
+    order = check_order(order)
     me = _bea_modified_equation(method, order=order)
     return field_plan(me), me.text()
 
 
 def _loss_parts(method, order):
     _check_method(method)
-    order = _check_order(order)
+    order = check_order(order)
     ml = _bea_modified_loss(method, order=order)
     if ml.gradient_order < order:
         name = _method_name(method)
@@ -561,7 +547,7 @@ def module_source(method, order: int, kind: str = "field", name: str | None = No
     name = name or f"modified_{kind}"
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"name must be a Python identifier, got {name!r}")
-    order = _check_order(order)
+    order = check_order(order)
     plan, formula = _field_parts(method, order) if kind == "field" else _loss_parts(method, order)
     return PythonPrinter().doprint(_module(plan, formula, method, order, kind, name))
 
@@ -574,7 +560,7 @@ def _compile(source: str, name: str):
 
 def _build(kind, loss_fn, method, order, h, params):
     _check_loss_fn(loss_fn)
-    order = _check_order(order)
+    order = check_order(order)
     h = _check_h(h)
     plan, formula = _field_parts(method, order) if kind == "field" else _loss_parts(method, order)
     name = f"modified_{kind}"
@@ -586,7 +572,7 @@ def _build(kind, loss_fn, method, order, h, params):
     return fn
 
 
-def modified_field(loss_fn, method, order: int, h, params=None):
+def modified_field(loss_fn, method, order: int, h, hyperparameters=None, *, params=None):
     """The modified field f̃ of ``method`` on ``loss_fn`` through h^order, as a JAX function.
 
     Normalisation: f̃ = Σ_{|t| ≤ order+1} h^{|t|−1} ω(t)/σ(t) F(t), f = −∇L,
@@ -601,8 +587,10 @@ def modified_field(loss_fn, method, order: int, h, params=None):
     method : a bea method (``bea.gd()``, ``bea.rk4()``, ``bea.runge_kutta(A, b)``, ...).
     order : int ≥ 0.
     h : positive step size (a number, or a scalar array to vmap over).
-    params : values for the method's symbolic parameters, ``{"beta": 0.9}`` or
-        ``{sympy.Symbol("beta"): 0.9}``; None when it has none.
+    hyperparameters : values for the method's symbolic hyperparameters,
+        ``{"beta": 0.9}`` or ``{sympy.Symbol("beta"): 0.9}``; None when it has
+        none (equivalently pass ``method.with_values(beta=0.9)``). ``params=``
+        is its deprecated name.
 
     Returns
     -------
@@ -617,10 +605,13 @@ def modified_field(loss_fn, method, order: int, h, params=None):
     >>> f(jnp.array([1.0]))  # -x³ - h/2 (3x²)(x³) = -1 - 0.15
     Array([-1.15], dtype=float32)
     """
-    return _build("field", loss_fn, method, order, h, params)
+    hyper = renamed_keyword(
+        "bea.jax.modified_field", "params", "hyperparameters", params, hyperparameters
+    )
+    return _build("field", loss_fn, method, order, h, hyper)
 
 
-def modified_loss(loss_fn, method, order: int, h, params=None):
+def modified_loss(loss_fn, method, order: int, h, hyperparameters=None, *, params=None):
     """The modified loss L̃ of ``method`` on ``loss_fn`` through h^order, as a JAX function.
 
     Normalisation: L̃ = Σ_τ h^{|τ|−1} c(τ) S(τ) over free trees with at most
@@ -640,7 +631,10 @@ def modified_loss(loss_fn, method, order: int, h, params=None):
     >>> float(Lt(jnp.array([2.0])))  # 2 + 0.5/4 * 4
     2.5
     """
-    return _build("loss", loss_fn, method, order, h, params)
+    hyper = renamed_keyword(
+        "bea.jax.modified_loss", "params", "hyperparameters", params, hyperparameters
+    )
+    return _build("loss", loss_fn, method, order, h, hyper)
 
 
 def _equation_field(equation, loss_fn, h, params, title: str, symbol: str = "f̃"):

@@ -36,10 +36,12 @@ import jax
 import jax.numpy as jnp
 import sympy as sp
 
+from .._deprecation import renamed_keyword
+from .._dispatch import as_method
+from .._dispatch import modifying_integrator as _modifying_integrator
+from .._inputs import check_order
 from ..methods._programs import Optimizer
-from ..methods._runge_kutta import RungeKutta
-from ..results._equation import modifying_integrator as _modifying_integrator
-from ._codegen import _check_h, _check_loss_fn, _check_order, _equation_field
+from ._codegen import _check_h, _check_loss_fn, _equation_field
 
 __all__ = ["JaxOptimizer", "ModifyingOptimizer", "as_optax", "modifying_optimizer"]
 
@@ -118,22 +120,7 @@ def _unwrap(x):
 
 def _as_program(method) -> Optimizer:
     """An update-rule program for ``method`` (explicit Runge–Kutta tableaux become rules)."""
-    if isinstance(method, Optimizer):
-        return method
-    if isinstance(method, RungeKutta):
-        if not method.explicit:
-            raise ValueError(
-                f"{method!r} is implicit: its stages solve equations, which an update rule on "
-                "arrays does not do. Use an explicit method (bea.gd(), bea.rk4(), "
-                "bea.runge_kutta(A, b) with A strictly lower triangular)."
-            )
-        from ..optimizers import runge_kutta
-
-        return runge_kutta(method.A, method.b, name=method.name)
-    raise TypeError(
-        "expected an optimizer program (bea.optimizers.gd(), bea.optimizers.nesterov(0.9), "
-        f"bea.Optimizer(rule)) or an explicit Runge-Kutta method (bea.rk4()), got {method!r}"
-    )
+    return as_method(method).program()
 
 
 def _hyper(program: Optimizer, values: dict) -> dict:
@@ -214,7 +201,9 @@ class ModifyingOptimizer(NamedTuple):
         return iter((self.init, self.update))
 
 
-def modifying_optimizer(loss_fn, method=None, order: int = 1, target=None, *, h, params=None):
+def modifying_optimizer(
+    loss_fn, method=None, order: int = 1, target=None, *, h, hyperparameters=None, params=None
+):
     """An optimizer whose modified flow is a chosen target flow through h^order.
 
     The method's update rule is run with ``step(y) = h f̂(y)`` in place of
@@ -242,7 +231,8 @@ def modifying_optimizer(loss_fn, method=None, order: int = 1, target=None, *, h,
         L + λh‖∇L‖²: ``bea.BSeries.from_dict({"[]": 1, "[[]]": -2*lam}, order+1)``,
         or a :class:`bea.ModifiedEquation`.
     h : positive step size.
-    params : values of symbolic method parameters, e.g. ``{"beta": 0.9}``.
+    hyperparameters : values of symbolic method hyperparameters, e.g. ``{"beta": 0.9}``
+        (``params=`` is its deprecated name).
 
     Returns
     -------
@@ -267,10 +257,13 @@ def modifying_optimizer(loss_fn, method=None, order: int = 1, target=None, *, h,
     import bea
 
     method = bea.gd() if method is None else method
-    order = _check_order(order)
+    order = check_order(order)
     h = _check_h(h)
     program = _as_program(method)
     coefficients = _modifying_integrator(method, order, target)
+    params = renamed_keyword(
+        "bea.jax.modifying_optimizer", "params", "hyperparameters", params, hyperparameters
+    )
     values = dict(params or {})
     field, factory, field_hyper = _equation_field(
         coefficients,

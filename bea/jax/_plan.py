@@ -38,9 +38,9 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
+from .._inputs import exact
 from ..results._loss import gradient_text
 from ..results._render import superscript
-from ..trees._series import _exact
 from ..trees._trees import FreeTree, RootedTree
 
 __all__ = ["Plan", "field_plan", "loss_plan"]
@@ -284,7 +284,7 @@ def field_plan(equation) -> Plan:
     terms: dict[RootedTree, tuple] = {}
     symbols: set = set()
     for t, omega in equation:
-        omega = _exact(omega)
+        omega = exact(omega)
         if omega == 0:
             continue
         if t.colours > 1:
@@ -317,7 +317,7 @@ def loss_plan(terms) -> Plan:
     vector: dict[RootedTree, tuple] = {}
     symbols: set = set()
     for tau, c in terms:
-        c = _exact(c)
+        c = exact(c)
         if c == 0:
             continue
         symbols |= c.free_symbols

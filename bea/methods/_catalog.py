@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..trees._series import _exact
+from .._inputs import exact
 from ._programs import Optimizer
-from ._runge_kutta import RungeKutta
+from ._runge_kutta import gd, runge_kutta
 
 #: default symbolic hyperparameters
 BETA = sp.Symbol("beta")
@@ -42,7 +42,7 @@ __all__ = [
 
 
 def _check_beta(beta, name: str):
-    value = _exact(beta)
+    value = exact(beta)
     if value.is_number:
         if value == 1:
             raise ValueError(
@@ -57,7 +57,7 @@ def _check_beta(beta, name: str):
 
 
 def _check_positive(value, what: str):
-    v = _exact(value)
+    v = exact(value)
     if v.is_number and not v > 0:
         raise ValueError(f"{what} must be positive, got {value}")
     return value
@@ -67,18 +67,6 @@ def _check_count(m, what: str) -> int:
     if isinstance(m, bool) or not isinstance(m, int) or m < 1:
         raise ValueError(f"{what} must be an integer >= 1, got {m!r}")
     return m
-
-
-def _gd_rule(x, state, step):
-    return x + step(x)
-
-
-def gd() -> Optimizer:
-    """Gradient descent: x⁺ = x − h∇L(x)  (``x + step(x)``).
-
-    Modified loss L + h/4 ‖∇L‖² + O(h²) (Barrett & Dherin 2021).
-    """
-    return Optimizer(_gd_rule, name="gd", doc=gd.__doc__)
 
 
 def _heavy_ball_rule(x, state, step, beta):
@@ -151,17 +139,6 @@ def usam(c=C) -> Optimizer:
     """
     _check_positive(c, "usam: c")
     return Optimizer(_usam_rule, name="usam", doc=usam.__doc__, c=c)
-
-
-def runge_kutta(A, b, c=None, name: str = "runge_kutta"):
-    """A Runge–Kutta method as an optimizer on f = −∇L.
-
-    Explicit tableaux become update rules (stage k_i = step(x + Σ_j a_ij k_j),
-    x⁺ = x + Σ b_i k_i) that also run on arrays; implicit ones are returned
-    as :class:`bea.RungeKutta` (analysis only).
-    """
-    rk = RungeKutta(A, b, c, name=name)
-    return rk.as_optimizer() if rk.explicit else rk
 
 
 def _sgd_rule(m):
@@ -252,7 +229,7 @@ def alternating_gd(ratio=1, m: int = 1, k: int = 1) -> Optimizer:
 
 
 def _check_eps(eps, name: str):
-    value = _exact(eps)
+    value = exact(eps)
     if value.is_number and value < 0:
         raise ValueError(f"{name}: eps must be >= 0, got {eps}")
     return eps
@@ -268,7 +245,7 @@ def sign_gd() -> Optimizer:
     Where no coordinate of ∇L vanishes, its modified field is −sign(∇L) at every
     order (the map is a translation by a locally constant vector).
     """
-    return Optimizer(_sign_rule, name="sign_gd", doc=sign_gd.__doc__)
+    return Optimizer(_sign_rule, name="sign_gd", coordinatewise=True, doc=sign_gd.__doc__)
 
 
 def _rmsprop_rule(x, state, step, *, grad, ops, h, beta2, eps, eps_inside):
@@ -291,6 +268,7 @@ def rmsprop(beta2=BETA, eps=EPS, eps_inside=False) -> Optimizer:
     return Optimizer(
         _rmsprop_rule,
         lambda x: (0 * x,),
+        coordinatewise=True,
         name="rmsprop",
         doc=rmsprop.__doc__,
         beta2=beta2,
@@ -350,6 +328,7 @@ def adam(
     return Optimizer(
         _adam_rule,
         _adam_init(bool(bias_correction)),
+        coordinatewise=True,
         name="adam",
         doc=adam.__doc__,
         beta1=beta1,

@@ -33,14 +33,17 @@ modified field divided by ``steps``.
 
 from __future__ import annotations
 
+import inspect
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
 
 import sympy as sp
 
-from ..trees._series import BSeries, _exact, _from_sympy_list, _Prunings
-from ..trees._trees import _check_order
-from ._runge_kutta import Method
+from .._inputs import check_order, exact
+from ..trees._series import BSeries, _from_sympy_list, _Prunings
+from ._base import Engine, Kind, Method
 
 __all__ = ["Optimizer", "optimizer"]
 
@@ -78,47 +81,63 @@ class Optimizer(Method):
         colours: int = 1,
         steps: int = 1,
         average: bool = False,
+        coordinatewise: bool = False,
         doc: str | None = None,
-        **hyperparameters,
-    ):
+        **hyperparameters: Any,
+    ) -> None:
         if not callable(rule):
             raise TypeError(f"rule must be callable, got {rule!r}")
-        if not isinstance(colours, int) or colours < 1:
+        if isinstance(colours, bool) or not isinstance(colours, int) or colours < 1:
             raise ValueError(f"colours must be a positive int, got {colours!r}")
-        if not isinstance(steps, int) or steps < 1:
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise ValueError(f"steps must be a positive int, got {steps!r}")
+        if not isinstance(coordinatewise, bool):
+            raise TypeError(f"coordinatewise must be True or False, got {coordinatewise!r}")
+        extras = _extra_keywords(rule)
+        if extras and not coordinatewise:
+            raise ValueError(
+                f"the rule {getattr(rule, '__name__', rule)!r} asks for "
+                f"{', '.join(sorted(extras))}: a coordinate-wise rule. Declare it with "
+                "bea.Optimizer(rule, ..., coordinatewise=True); it is then analysed in "
+                "coordinates"
+            )
+        if coordinatewise and colours != 1:
+            raise ValueError("coordinate-wise optimizers are supported for one loss (colours=1)")
         self.rule = rule
-        self.init = init or (lambda x: ())
+        self.init = init or _no_state
         self.name = name or getattr(rule, "__name__", "optimizer")
-        self.colours = colours
-        self.steps = steps
-        self.average = average
-        #: ``.on`` takes a list of losses, one per mini-batch or player, even for one
-        self.losses_list = average or colours > 1
-        self.hyperparameters = dict(hyperparameters)
+        self._kind = Kind(
+            engine=Engine.COORDINATES if coordinatewise else Engine.TREES,
+            losses=colours,
+            average=average,
+            steps=steps,
+            memory=init is not None,
+        )
+        self._hyper = MappingProxyType(dict(hyperparameters))
+        #: the extra keywords (grad, ops, h) a coordinate-wise rule asks for
+        self.extras = frozenset(extras)
         self.__doc__ = doc or rule.__doc__
         self._cache: dict[int, BSeries] = {}
-        from ..coordinates._adaptive import coordinatewise
 
-        #: the extra keywords (grad, ops, h) of a coordinate-wise rule; empty for B-series rules
-        self.extras = coordinatewise(rule)
-        self.coordinatewise = bool(self.extras)
-        if self.coordinatewise and colours != 1:
-            raise ValueError("coordinate-wise optimizers are supported for one loss (colours=1)")
+    @property
+    def kind(self) -> Kind:
+        """Declared at construction: engine (trees or coordinates), losses, steps, memory."""
+        return self._kind
+
+    @property
+    def hyperparameters(self) -> Mapping[str, Any]:
+        """The values passed to the rule as keywords (read-only)."""
+        return self._hyper
+
+    def program(self) -> Optimizer:
+        """The update rule itself."""
+        return self
 
     def __repr__(self) -> str:
         hp = ", ".join(f"{k}={v}" for k, v in self.hyperparameters.items())
         if not hp and self.name.endswith(")"):
             return self.name
         return f"{self.name}({hp})"
-
-    @property
-    def symbols(self) -> set[sp.Symbol]:
-        out: set[sp.Symbol] = set()
-        for v in self.hyperparameters.values():
-            if isinstance(v, sp.Basic):
-                out |= v.free_symbols
-        return out
 
     def with_values(self, **values) -> Optimizer:
         """The same optimizer with symbolic hyperparameters given values."""
@@ -138,6 +157,7 @@ class Optimizer(Method):
             colours=self.colours,
             steps=self.steps,
             average=self.average,
+            coordinatewise=self.coordinatewise,
             doc=self.__doc__,
             **hp,
         )
@@ -145,7 +165,7 @@ class Optimizer(Method):
     # -- analysis ------------------------------------------------------------------
     def _exact_hyper(self) -> dict:
         return {
-            k: v if isinstance(v, (int, str, bool)) or v is None else _exact(v)
+            k: v if isinstance(v, (int, str, bool)) or v is None else exact(v)
             for k, v in self.hyperparameters.items()
         }
 
@@ -162,7 +182,7 @@ class Optimizer(Method):
 
     def bseries(self, max_nodes: int) -> BSeries:
         """The B-series of the underlying one-step method (an epoch for ``steps`` > 1)."""
-        _check_order(max_nodes, "max_nodes")
+        check_order(max_nodes, "max_nodes")
         if self.coordinatewise:
             raise ValueError(
                 f"{self!r} acts coordinate by coordinate ({', '.join(sorted(self.extras))} in its "
@@ -232,6 +252,22 @@ class Optimizer(Method):
             return tuple(self.init(x))
 
         return init, update
+
+
+def _no_state(x: Any) -> tuple:
+    return ()
+
+
+_EXTRAS = ("grad", "ops", "h")
+
+
+def _extra_keywords(rule: Callable) -> set[str]:
+    """The coordinate-wise keywords (grad, ops, h) the rule's signature asks for."""
+    try:
+        params = inspect.signature(rule).parameters
+    except (TypeError, ValueError):
+        return set()
+    return {name for name in _EXTRAS if name in params}
 
 
 def optimizer(init: Callable | None = None, **kwargs):

@@ -1,21 +1,23 @@
-"""Methods given by their B-series: explicit Euler (gradient descent) and Runge–Kutta.
+"""Runge–Kutta methods from their Butcher tableau, explicit Euler (gradient descent) first.
 
-A *method* is anything with ``bseries(max_nodes) -> BSeries`` giving the
-series of one step, B(a, y) = a(∅) y + Σ h^{|t|} a(t)/σ(t) F(t)(y), with
-f = −∇L for optimizers. ``steps`` says how many iterates one call advances
-(time is measured so that the n-th iterate sits at t = n·h), ``colours`` how
-many vector fields it uses.
+A Runge–Kutta method is a :class:`bea.Method` of kind ``Engine.TREES``: its
+``bseries(max_nodes)`` is the series of one step,
+B(a, y) = a(∅) y + Σ h^{|t|} a(t)/σ(t) F(t)(y), with f = −∇L for optimizers.
 """
 
 from __future__ import annotations
 
 import sympy as sp
 
-from ..trees._series import BSeries, _exact, _from_sympy_list
-from ..trees._trees import _check_order, table
+from .._inputs import check_order, exact
+from ..trees._series import BSeries, _from_sympy_list
+from ..trees._trees import table
+from ._base import Kind, Method
+from ._programs import Optimizer
+
+_KIND = Kind()
 
 __all__ = [
-    "Method",
     "RungeKutta",
     "explicit_midpoint",
     "gd",
@@ -25,20 +27,6 @@ __all__ = [
     "rk4",
     "runge_kutta",
 ]
-
-
-class Method:
-    """Base class: a one-step method known through its B-series."""
-
-    name: str = "method"
-    colours: int = 1
-    steps: int = 1
-
-    def bseries(self, max_nodes: int) -> BSeries:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def __repr__(self) -> str:
-        return self.name
 
 
 class RungeKutta(Method):
@@ -69,8 +57,8 @@ class RungeKutta(Method):
         b_list = _as_vector(b, "b")
         if len(b_list) != s:
             raise ValueError(f"b must have one entry per stage: expected {s}, got {len(b_list)}")
-        self.A = sp.Matrix(s, s, [_exact(x) for row in A_rows for x in row])
-        self.b = sp.Matrix([_exact(x) for x in b_list])
+        self.A = sp.Matrix(s, s, [exact(x) for row in A_rows for x in row])
+        self.b = sp.Matrix([exact(x) for x in b_list])
         sums = [sp.simplify(sum(self.A.row(i))) for i in range(s)]
         if c is not None:
             c_list = _as_vector(c, "c")
@@ -79,7 +67,7 @@ class RungeKutta(Method):
                     f"c must have one entry per stage: expected {s}, got {len(c_list)}"
                 )
             for i, (ci, si) in enumerate(zip(c_list, sums)):
-                if sp.simplify(_exact(ci) - si) != 0:
+                if sp.simplify(exact(ci) - si) != 0:
                     raise ValueError(
                         f"c[{i}] = {ci} but row {i} of A sums to {si}; c must be the row sums "
                         "of A (or omit c)"
@@ -89,8 +77,13 @@ class RungeKutta(Method):
         self.name = name
         self.explicit = all(self.A[i, j] == 0 for i in range(s) for j in range(i, s))
 
+    @property
+    def kind(self) -> Kind:
+        """A one-step B-series method on one field (``Engine.TREES``)."""
+        return _KIND
+
     def bseries(self, max_nodes: int) -> BSeries:
-        _check_order(max_nodes, "max_nodes")
+        check_order(max_nodes, "max_nodes")
         s = self.stages
         entries = [*self.A, *self.b]
         dom, vals = _from_sympy_list(entries)
@@ -114,6 +107,33 @@ class RungeKutta(Method):
             out[t] = sum((b[i] * u[i] for i in range(s)), zero)
         return BSeries(tab, dom, out, one, max_nodes)
 
+    @property
+    def symbols(self) -> set[sp.Symbol]:
+        """The free symbols of the tableau."""
+        return {s for s in (self.A.free_symbols | self.b.free_symbols) if isinstance(s, sp.Symbol)}
+
+    def with_values(self, **values) -> RungeKutta:
+        """The same tableau with its symbols given values (``q=1/2``; floats read as decimals)."""
+        known = {s.name: s for s in self.symbols}
+        unknown = set(values) - set(known)
+        if unknown:
+            raise ValueError(
+                f"{self.name} has symbols {sorted(known) or 'none'}; got values for "
+                f"{sorted(unknown)}"
+            )
+        subs = {known[k]: exact(v) for k, v in values.items()}
+        return RungeKutta(self.A.subs(subs), self.b.subs(subs), name=self.name)
+
+    def program(self) -> Optimizer:
+        """This explicit method as an update rule (:meth:`as_optimizer`)."""
+        if not self.explicit:
+            raise ValueError(
+                f"{self!r} is implicit: its stages solve equations, which an update rule on "
+                "arrays does not do. Use an explicit method (bea.gd(), bea.rk4(), "
+                "bea.runge_kutta(A, b) with A strictly lower triangular)."
+            )
+        return self.as_optimizer()
+
     def as_optimizer(self, number=None):
         """This explicit method as an update rule (a :class:`bea.Optimizer`).
 
@@ -122,8 +142,6 @@ class RungeKutta(Method):
         stay exact for series and coordinate points and become floats for
         arrays.
         """
-        from ._programs import Optimizer
-
         if not self.explicit:
             raise ValueError(
                 f"{self.name} is implicit: its stages cannot be written as an explicit rule"

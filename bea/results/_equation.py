@@ -14,27 +14,34 @@ O(h^{p+2}) per step.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import sympy as sp
 
+from .._inputs import as_variables, h, no_step_symbol, player_fields, variable_groups
 from ..trees._differentials import (
     ElementaryDifferentials,
     as_field,
-    as_variables,
     differential_latex,
     differential_text,
 )
 from ..trees._series import BSeries
-from ..trees._trees import RootedTree, _check_order
+from ..trees._trees import RootedTree
+from ._base import Result
 from ._render import render_latex, render_text
 
-__all__ = ["ModifiedEquation", "ModifyingField", "h", "modified_equation", "modifying_integrator"]
+if TYPE_CHECKING:
+    from ..methods._base import Method
 
-#: The step-size symbol used by default in concrete results.
-h = sp.Symbol("h", positive=True)
+__all__ = [
+    "ModifiedEquation",
+    "ModifyingField",
+    "tree_modified_equation",
+    "tree_modifying_integrator",
+]
 
 
-class ModifiedEquation:
+class ModifiedEquation(Result):
     """The modified field f̃ of a method through h^order.
 
     Normalisation: h f̃ = Σ_t h^{|t|} ω(t)/σ(t) F(t); :meth:`coefficient`
@@ -95,11 +102,24 @@ class ModifiedEquation:
         return "f̃ = " + self.text()
 
     def __repr__(self) -> str:
-        name = getattr(self.method, "name", None)
+        name = self.method.name if self.method is not None else None
         return f"<ModifiedEquation of {name or 'a method'} through h^{self.order}: {self.text()}>"
 
     def _repr_latex_(self) -> str:
         return "$\\tilde f = " + self.latex() + "$"
+
+    def to_dict(self) -> dict:
+        """JSON-ready: method, order, normalisation, (tree, ω, σ, order) terms, text."""
+        return {
+            "method": self._method_name(),
+            "order": self.order,
+            "normalisation": "h f̃ = Σ_t h^|t| ω(t)/σ(t) F(t), f = −∇L",
+            "terms": [
+                {"tree": str(t), "omega": str(c), "sigma": int(t.symmetry()), "order": len(t) - 1}
+                for t, c in self
+            ],
+            "text": self.text(),
+        }
 
     # -- concrete evaluation ---------------------------------------------------
     def on(self, field, variables, h: sp.Symbol = h):
@@ -116,11 +136,11 @@ class ModifiedEquation:
         f_c = −∇_{own variables} L_c, and the result is a list with one column
         Matrix per player.
         """
-        _no_step_symbol(variables, h)
-        groups = _groups(variables)
+        no_step_symbol(variables, h)
+        groups = variable_groups(variables)
         if groups is not None:
             flat = as_variables([v for g in groups for v in g])
-            fields = _player_fields(field, groups, flat, self.colours)
+            fields = player_fields(field, groups, flat, self.colours)
             full = self._evaluate(fields, flat, h)
             out, start = [], 0
             for g in groups:
@@ -128,7 +148,7 @@ class ModifiedEquation:
                 start += len(g)
             return out
         variables = as_variables(variables)
-        losses_list = getattr(self.method, "losses_list", False)
+        losses_list = self.method is not None and self.method.losses_list
         if losses_list and isinstance(field, (list, tuple)) and len(field) == 1:
             field = field[0]  # one mini-batch loss, passed as a list of losses
         return self._evaluate(_fields_for(field, variables, self.colours), variables, h)
@@ -139,47 +159,6 @@ class ModifiedEquation:
         for t, c in self:
             out += (h ** (len(t) - 1) * c / t.symmetry()) * diffs(t)
         return out
-
-
-def _no_step_symbol(variables, h) -> None:
-    flat = variables
-    if isinstance(variables, (list, tuple)):
-        flat = [v for g in variables for v in (g if isinstance(g, (list, tuple)) else [g])]
-    else:
-        flat = [variables]
-    if any(v == h for v in flat):
-        raise ValueError(
-            f"the step-size symbol {h} cannot be a variable; name the coordinates differently "
-            "or pass another step symbol with h=..."
-        )
-
-
-def _groups(variables) -> list[tuple] | None:
-    """Variables grouped by player (a list of lists), as tuples; None when not grouped."""
-    if (
-        isinstance(variables, (list, tuple))
-        and variables
-        and all(isinstance(g, (list, tuple)) for g in variables)
-    ):
-        return [tuple(g) for g in variables]
-    return None
-
-
-def _player_fields(losses, groups, flat, colours: int) -> list[sp.Matrix]:
-    if not isinstance(losses, (list, tuple)) or len(losses) != len(groups):
-        raise ValueError(
-            f"with variables grouped by player ({len(groups)} groups) pass one loss per player; "
-            f"got {losses!r}"
-        )
-    if len(groups) != colours:
-        raise ValueError(f"this method has {colours} field(s) but {len(groups)} players were given")
-    fields = []
-    for c, (L, g) in enumerate(zip(losses, groups)):
-        if not isinstance(L, sp.Expr) or isinstance(L, sp.MatrixBase):
-            raise ValueError(f"loss of player {c} must be a scalar sympy expression, got {L!r}")
-        own = set(g)
-        fields.append(sp.Matrix([-sp.diff(L, v) if v in own else 0 for v in flat]))
-    return fields
 
 
 def _fields_for(field, variables, colours: int) -> list[sp.Matrix]:
@@ -244,33 +223,15 @@ def _log(series: BSeries, progress: bool = False) -> BSeries:
     return BSeries(series.table, QQ, coeffs, QQ.zero, series.max_nodes)
 
 
-def modified_equation(method, order: int, progress: bool = False) -> ModifiedEquation:
-    """The modified equation of ``method`` through h^order.
+def tree_modified_equation(method: Method, order: int, progress: bool = False) -> ModifiedEquation:
+    """The tree engine: ω = log of the method's B-series, divided by ``method.steps``.
 
-    Normalisation: h f̃ = Σ_t h^{|t|} ω(t)/σ(t) F(t), on all trees with at most
-    ``order + 1`` nodes; ω = log of the method's B-series, divided by
-    ``method.steps`` when one call advances several iterates. High orders of
-    exact-rational series are cached on disk (``BEA_CACHE_DIR``; ``BEA_CACHE=0``
-    turns it off); ``progress=True`` shows a progress bar.
-
-    >>> import bea
-    >>> me = bea.modified_equation(bea.gd(), order=2)
-    >>> me.coefficient("[[]]"), me.coefficient("[[],[]]"), me.coefficient("[[[]]]")
-    (-1/2, 1/6, 1/3)
+    Normalisation h f̃ = Σ_t h^{|t|} ω(t)/σ(t) F(t) on all trees with at most
+    ``order + 1`` nodes. Reached through :func:`bea.modified_equation`.
     """
-    _check_order(order, "order")
-    if not hasattr(method, "bseries"):
-        raise TypeError(
-            f"expected a method (e.g. bea.gd(), bea.rk4(), bea.runge_kutta(A, b)), got {method!r}"
-        )
-    if getattr(method, "coordinatewise", False):
-        from ..coordinates._adaptive import AdaptiveModifiedEquation
-
-        return AdaptiveModifiedEquation(method, order)
     omega = _log(method.bseries(order + 1), progress=progress)
-    steps = getattr(method, "steps", 1)
-    if steps != 1:
-        omega = omega / steps
+    if method.steps != 1:
+        omega = omega / method.steps
     return ModifiedEquation(omega, order, method)
 
 
@@ -287,14 +248,14 @@ class ModifyingField(ModifiedEquation):
         return "f̂ = " + self.text()
 
     def __repr__(self) -> str:
-        name = getattr(self.method, "name", None)
+        name = self.method.name if self.method is not None else None
         return f"<ModifyingField for {name or 'a method'} through h^{self.order}: {self.text()}>"
 
     def _repr_latex_(self) -> str:
         return "$\\hat f = " + self.latex() + "$"
 
 
-def modifying_integrator(method, order: int, target=None) -> ModifyingField:
+def tree_modifying_integrator(method: Method, order: int, target=None) -> ModifyingField:
     """The modifying integrator of ``method``: the field f̂ whose numerical flow is the target.
 
     ``target`` is the field to follow, as a field B-series ω_target (ω(∅) = 0;
@@ -303,16 +264,12 @@ def modifying_integrator(method, order: int, target=None) -> ModifyingField:
     h f̂ = Σ h^{|t|} β̂(t)/σ(t) F(t) on trees with at most order + 1 nodes,
     solved tree by tree from β̂ ⋆ a = exp(ω_target) (Chartier, Hairer,
     Vilmart 2007). Cost grows as 2^{|t|} per tree: meant for moderate orders.
-
-    >>> import bea
-    >>> bea.modifying_integrator(bea.gd(), order=1).coefficient("[[]]")
-    1/2
+    Reached through :func:`bea.modifying_integrator`.
     """
     from ..trees._series import _unify, exact_flow, substitute_at
 
-    _check_order(order, "order")
     N = order + 1
-    if getattr(method, "colours", 1) != 1 or getattr(method, "steps", 1) != 1:
+    if method.colours != 1 or method.steps != 1:
         raise ValueError("modifying integrators are built for one field and one step per call")
     a = method.bseries(N)
     if target is None:

@@ -34,9 +34,11 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..trees._differentials import ElementaryDifferentials, as_variables
-from ..trees._trees import FreeTree, RootedTree, _check_order
-from ._equation import ModifiedEquation, _no_step_symbol, h, modified_equation
+from .._inputs import as_variables, check_order, h, no_step_symbol
+from ..trees._differentials import ElementaryDifferentials
+from ..trees._trees import FreeTree, RootedTree
+from ._base import Result
+from ._equation import ModifiedEquation
 from ._render import render_latex, render_text, superscript
 
 __all__ = [
@@ -44,13 +46,12 @@ __all__ = [
     "gradient_latex",
     "gradient_text",
     "index_notation",
-    "modified_loss",
     "scalar_latex",
     "scalar_text",
 ]
 
 
-class ModifiedLoss:
+class ModifiedLoss(Result):
     """The modified loss of a method, and the non-gradient remainder beyond it.
 
     Normalisation: L̃ = Σ_τ h^{|τ|−1} c(τ) S(τ) over free trees τ, with S the
@@ -70,6 +71,7 @@ class ModifiedLoss:
 
     def __init__(self, equation: ModifiedEquation):
         self.equation = equation
+        self.method = equation.method
         self.order = equation.order
         series = equation.series
         tab = series.table
@@ -110,7 +112,7 @@ class ModifiedLoss:
     # -- structure ---------------------------------------------------------------
     def is_gradient(self, k: int) -> bool:
         """Whether the h^k part of f̃ is a gradient field (for every loss)."""
-        _check_order(k, "k")
+        check_order(k, "k")
         if k > self.order:
             raise ValueError(f"order {k} is beyond this result's order {self.order}")
         return self._gradient[k]
@@ -121,6 +123,32 @@ class ModifiedLoss:
         c(τ) = (−1)^{|τ|−1} ω(τ)/σ(τ); zero terms are left out.
         """
         return self._terms_upto(self.gradient_order)
+
+    def terms(self, k: int | None = None) -> list[tuple[FreeTree, sp.Expr]]:
+        """(τ, c(τ)) of the modified loss, all of them or those of h^k (|τ| = k + 1).
+
+        Normalisation L̃ = Σ h^{|τ|−1} c(τ) S(τ), through :attr:`gradient_order`.
+        """
+        return [(t, c) for t, c in self.loss_terms() if k is None or len(t) == k + 1]
+
+    def to_dict(self) -> dict:
+        """JSON-ready: method, order, gradient order, loss terms, remainder terms, text."""
+        return {
+            "method": self._method_name(),
+            "order": self.order,
+            "gradient_order": self.gradient_order,
+            "normalisation": "L̃ = Σ_τ h^(|τ|−1) c(τ) S(τ); f̃ = −∇L̃ through the gradient order",
+            "loss_text": self.loss_text() if self.gradient_order >= 0 else None,
+            "loss_terms": [
+                {"free_tree": str(t), "coefficient": str(c), "order": len(t) - 1}
+                for t, c in self.loss_terms()
+            ],
+            "remainder_terms": [
+                {"tree": str(t), "coefficient": str(c), "order": len(t) - 1}
+                for t, c in self.remainder_terms()
+            ],
+            "text": self.text(),
+        }
 
     def _terms_upto(self, top: int) -> list[tuple[FreeTree, sp.Expr]]:
         out = []
@@ -139,7 +167,7 @@ class ModifiedLoss:
         field part Σ h^k r(t)/σ(t) F(t), r = ω − ω̄ (empty iff order k is a
         gradient). See the module docstring.
         """
-        _check_order(k, "k")
+        check_order(k, "k")
         if k > self.order:
             raise ValueError(f"order {k} is beyond this result's order {self.order}")
         grad = []
@@ -171,7 +199,7 @@ class ModifiedLoss:
         kind exists at every order — the leaf-average split of
         :meth:`split` is the canonical decomposition instead.
         """
-        _check_order(k, "k")
+        check_order(k, "k")
         if k > self.order:
             raise ValueError(f"order {k} is beyond this result's order {self.order}")
         if self.equation.colours != 1:
@@ -201,7 +229,7 @@ class ModifiedLoss:
 
         For several losses (mini-batches) pass a list, one per colour.
         """
-        _no_step_symbol(variables, h)
+        no_step_symbol(variables, h)
         variables = as_variables(variables)
         losses = _losses(loss, variables, self.equation.colours)
         ev = _Scalars(losses, variables)
@@ -209,7 +237,7 @@ class ModifiedLoss:
 
     def remainder_on(self, loss, variables, h: sp.Symbol = h) -> sp.Matrix:
         """The non-gradient remainder R (a column Matrix in h) on a concrete loss."""
-        _no_step_symbol(variables, h)
+        no_step_symbol(variables, h)
         variables = as_variables(variables)
         losses = _losses(loss, variables, self.equation.colours)
         fields = [-sp.Matrix([sp.diff(L, v) for v in variables]) for L in losses]
@@ -289,7 +317,8 @@ class ModifiedLoss:
         return self.text()
 
     def __repr__(self) -> str:
-        name = getattr(self.equation.method, "name", None)
+        method = self.equation.method
+        name = method.name if method is not None else None
         return (
             f"<ModifiedLoss of {name or 'a method'} through h^{self.order}, "
             f"gradient through h^{self.gradient_order}: {self.loss_text()}>"
@@ -488,23 +517,3 @@ def index_notation(tau: FreeTree, coloured: bool = False) -> str:
             name += str(g.nodes[v].get("colour", 0)).translate(_SUBS)
         out.append(name + ("_" + idx if idx else ""))
     return " ".join(out)
-
-
-def modified_loss(method, order: int) -> ModifiedLoss:
-    """The modified loss of ``method`` through h^order (and the remainder beyond).
-
-    Normalisation: L̃ = Σ_τ h^{|τ|−1} c(τ) S(τ), c(τ) = (−1)^{|τ|−1} ω(τ)/σ(τ),
-    ω the modified-equation coefficients (h f̃ = Σ h^{|t|} ω(t)/σ(t) F(t)).
-
-    >>> import bea
-    >>> ml = bea.modified_loss(bea.gd(), order=1)
-    >>> [(str(tau), c) for tau, c in ml.loss_terms()]
-    [('{[]}', 1), ('{[[]]}', 1/4)]
-    """
-    if getattr(method, "coordinatewise", False):
-        raise ValueError(
-            f"{method!r} acts coordinate by coordinate: its modified flow is a preconditioned "
-            "field, not a gradient flow. Use bea.modified_equation(opt, order).on(loss, vars) "
-            "and .preconditioned_gradient(loss, vars) for the form −P∇L̃"
-        )
-    return ModifiedLoss(modified_equation(method, order))

@@ -16,33 +16,9 @@ from ._trees import RootedTree
 __all__ = [
     "ElementaryDifferentials",
     "as_field",
-    "as_variables",
     "differential_latex",
     "differential_text",
 ]
-
-
-def as_variables(variables) -> tuple[sp.Symbol, ...]:
-    """Validate a sequence of distinct sympy Symbols."""
-    if isinstance(variables, sp.Symbol):
-        variables = (variables,)
-    try:
-        vs = tuple(variables)
-    except TypeError as exc:
-        raise ValueError(
-            f"variables must be a sequence of sympy Symbols, got {variables!r}"
-        ) from exc
-    if not vs:
-        raise ValueError("variables must name at least one sympy Symbol; got an empty sequence")
-    for v in vs:
-        if not isinstance(v, sp.Symbol):
-            raise ValueError(
-                f"variables must be sympy Symbols, got {v!r} ({type(v).__name__}); "
-                "create them with sympy.symbols('x y')"
-            )
-    if len(set(vs)) != len(vs):
-        raise ValueError(f"variables must be distinct, got {vs}")
-    return vs
 
 
 def as_field(field, variables: tuple[sp.Symbol, ...], what: str = "field") -> sp.Matrix:

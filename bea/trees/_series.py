@@ -30,14 +30,14 @@ import itertools
 import math
 from collections.abc import Callable, Iterator
 from fractions import Fraction
-from numbers import Integral, Rational
 
 import sympy as sp
 from sympy.polys.domains import QQ
 from sympy.polys.domains.domain import Domain
 
+from .._inputs import check_order, exact
 from ._ratfunc import RationalFunctionField
-from ._trees import RootedTree, TreeTable, _check_order, table
+from ._trees import RootedTree, TreeTable, table
 
 __all__ = [
     "BSeries",
@@ -51,32 +51,6 @@ __all__ = [
 # ----------------------------------------------------------------------------
 # Exact scalars
 # ----------------------------------------------------------------------------
-
-
-def _exact(value) -> sp.Expr:
-    """An exact sympy number/expression for a user scalar (floats read as decimals)."""
-    if isinstance(value, bool):
-        raise TypeError(f"expected a number or sympy expression, got {value!r}")
-    if isinstance(value, Integral):
-        return sp.Integer(int(value))
-    if isinstance(value, Fraction):
-        return sp.Rational(value.numerator, value.denominator)
-    if isinstance(value, Rational):
-        return sp.Rational(int(value.numerator), int(value.denominator))
-    if isinstance(value, float) or type(value).__name__ in ("float32", "float64", "float16"):
-        f = float(value)
-        if not math.isfinite(f):
-            raise ValueError(f"expected a finite number, got {value!r}")
-        return sp.Rational(repr(f))
-    if isinstance(value, sp.Basic):
-        expr = sp.sympify(value)
-        if expr.has(sp.Float):
-            expr = sp.nsimplify(expr, rational=True)
-        return expr
-    raise TypeError(
-        f"expected an int, Fraction, float or sympy expression, got {type(value).__name__}: "
-        f"{value!r}"
-    )
 
 
 def _domain_of(expr: sp.Expr) -> Domain:
@@ -105,7 +79,7 @@ def unify_domains(*domains: Domain) -> Domain:
 
 def _from_sympy_list(values) -> tuple[Domain, list]:
     """Convert exact values to elements of one common domain."""
-    exprs = [_exact(v) for v in values]
+    exprs = [exact(v) for v in values]
     dom = QQ
     for x in exprs:
         if x.free_symbols:
@@ -120,7 +94,7 @@ def _from_sympy_list(values) -> tuple[Domain, list]:
 
 def to_domain_value(value, domain: Domain | None = None):
     """Convert a user scalar to ``(domain, element)``, enlarging ``domain`` if needed."""
-    expr = _exact(value)
+    expr = exact(value)
     dom = unify_domains(domain or QQ, _domain_of(expr))
     try:
         return dom, dom.from_sympy(expr)
@@ -165,7 +139,7 @@ class BSeries:
         cls, fn: Callable[[RootedTree], object], max_nodes: int, empty=0, colours: int = 1
     ) -> BSeries:
         """The series with a(t) = fn(t) for every tree with at most ``max_nodes`` nodes."""
-        _check_order(max_nodes, "max_nodes")
+        check_order(max_nodes, "max_nodes")
         tab = table(colours)
         values = [fn(tab.tree(i)) for i in tab.upto(max_nodes)]
         return cls._from_values(tab, values, empty, max_nodes)
@@ -175,7 +149,7 @@ class BSeries:
         cls, values: dict, max_nodes: int, empty=0, colours: int | None = None
     ) -> BSeries:
         """The series with the given coefficients (trees or bracket strings), 0 elsewhere."""
-        _check_order(max_nodes, "max_nodes")
+        check_order(max_nodes, "max_nodes")
         keyed = {(RootedTree(k) if isinstance(k, str) else k): v for k, v in values.items()}
         for k in keyed:
             if not isinstance(k, RootedTree):
@@ -234,7 +208,7 @@ class BSeries:
         return self.items()
 
     def truncate(self, max_nodes: int) -> BSeries:
-        _check_order(max_nodes, "max_nodes")
+        check_order(max_nodes, "max_nodes")
         if max_nodes > self.max_nodes:
             raise ValueError(
                 f"cannot extend a series truncated at {self.max_nodes} nodes to {max_nodes}"
@@ -450,7 +424,7 @@ def _unify(a: BSeries, b: BSeries) -> tuple[BSeries, BSeries]:
 
 def exact_flow(max_nodes: int, colours: int = 1) -> BSeries:
     """The exact time-h flow of f: a(∅) = 1, a(t) = 1/γ(t) (one colour only)."""
-    _check_order(max_nodes, "max_nodes")
+    check_order(max_nodes, "max_nodes")
     if colours != 1:
         raise ValueError("the exact flow is defined here for one field (colours=1)")
     tab = table(1)

@@ -26,11 +26,12 @@ canonical, immutable, hashable value built from nested tuples.
 from __future__ import annotations
 
 import math
-import numbers
 from bisect import insort
 from collections.abc import Iterator
 
 import networkx as nx
+
+from .._inputs import check_order
 
 __all__ = [
     "FreeTree",
@@ -521,18 +522,9 @@ def butcher_product(t: RootedTree, u: RootedTree) -> RootedTree:
     return RootedTree._from_key((t._key[0], kids))
 
 
-def _check_order(n, name="n") -> int:
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise ValueError(f"{name} must be a non-negative int, got {n!r} ({type(n).__name__})")
-    n = int(n)
-    if n < 0:
-        raise ValueError(f"{name} must be a non-negative int, got {n}")
-    return n
-
-
 def trees(n: int, colours: int = 1) -> list[RootedTree]:
     """All rooted trees with exactly ``n`` nodes (``colours`` colours)."""
-    _check_order(n)
+    check_order(n)
     if n == 0:
         return []
     tab = table(colours)
@@ -541,7 +533,7 @@ def trees(n: int, colours: int = 1) -> list[RootedTree]:
 
 def count_trees(n: int, colours: int = 1) -> int:
     """Number of rooted trees with ``n`` nodes (OEIS A000081 for one colour)."""
-    _check_order(n)
+    check_order(n)
     return len(table(colours).ids(n)) if n else 0
 
 
@@ -633,7 +625,7 @@ class FreeTree:
 
 def free_trees(n: int, colours: int = 1) -> list[FreeTree]:
     """All free (unrooted) trees with ``n`` nodes (OEIS A000055 for one colour)."""
-    _check_order(n)
+    check_order(n)
     if n == 0:
         return []
     tab = table(colours)
@@ -645,7 +637,7 @@ def free_trees(n: int, colours: int = 1) -> list[FreeTree]:
 
 def count_free_trees(n: int, colours: int = 1) -> int:
     """Number of free trees with ``n`` nodes."""
-    _check_order(n)
+    check_order(n)
     if n == 0:
         return 0
     return len(table(colours).free_classes(n))
