@@ -103,11 +103,11 @@ def test_the_layers_point_one_way():
         )
 
     # engines and values below; the dispatcher, the CLI and code generation above
-    assert not reaches("bea.trees", "bea.methods")
+    assert not reaches("bea.bseries", "bea.methods")
     assert not reaches("bea.methods", "bea.coordinates")
     assert not reaches("bea.coordinates", "bea.results")
     assert not reaches("bea.results", "bea._dispatch")
-    assert not reaches("bea.trees", "bea.jax")
+    assert not reaches("bea.bseries", "bea.jax")
     assert reaches("bea._dispatch", "bea.results")
     assert reaches("bea.jax", "bea._dispatch")
 
@@ -236,5 +236,5 @@ def test_results_print_through_sympy_latex():
 
 def test_public_modules_import_in_any_order():
     # each layer imports on its own (no hidden dependence on import order)
-    for name in ("bea.trees._trees", "bea.methods._base", "bea.results._base", "bea._inputs"):
+    for name in ("bea.bseries._trees", "bea.methods._base", "bea.results._base", "bea._inputs"):
         importlib.import_module(name)

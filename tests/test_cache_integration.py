@@ -6,7 +6,7 @@ import pytest
 
 import bea
 from bea._cache import CacheWarning
-from bea.trees._series import BSeries
+from bea.bseries._series import BSeries
 
 ORDER = 9  # trees with up to 10 nodes: above the caching threshold
 

@@ -739,7 +739,9 @@ def _derivation_arguments(parser: argparse.ArgumentParser, names: str) -> None:
 
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, dict[str, bool]]]:
     """The parser, and per command its option strings (True: the option takes a value)."""
-    names = ", ".join(sorted(_catalog()))
+    import bea.optimizers as catalog  # the names only: the entries load on first use
+
+    names = ", ".join(sorted({*catalog.__all__, *_RK_METHODS}))
     common = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     common.add_argument(
         "--debug",

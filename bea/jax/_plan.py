@@ -39,9 +39,9 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from .._inputs import exact
+from ..bseries._trees import FreeTree, RootedTree
 from ..results._loss import gradient_text
 from ..results._render import superscript
-from ..trees._trees import FreeTree, RootedTree
 
 __all__ = ["Plan", "field_plan", "loss_plan"]
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import sympy as sp
 
 if TYPE_CHECKING:
-    from ..trees._series import BSeries
+    from ..bseries._series import BSeries
     from ._programs import Optimizer
 
 __all__ = ["Engine", "Kind", "Method"]

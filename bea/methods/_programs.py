@@ -42,7 +42,7 @@ from typing import Any
 import sympy as sp
 
 from .._inputs import check_order, exact
-from ..trees._series import BSeries, _from_sympy_list, _Prunings
+from ..bseries._series import BSeries, _from_sympy_list, _Prunings
 from ._base import Engine, Kind, Method
 
 __all__ = ["Optimizer", "optimizer"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 import sympy as sp
 
 from .._inputs import check_order, exact
-from ..trees._series import BSeries, _from_sympy_list
-from ..trees._trees import table
+from ..bseries._series import BSeries, _from_sympy_list
+from ..bseries._trees import table
 from ._base import Kind, Method
 from ._programs import Optimizer
 

@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING
 import sympy as sp
 
 from .._inputs import as_variables, h, no_step_symbol, player_fields, variable_groups
-from ..trees._differentials import (
+from ..bseries._differentials import (
     ElementaryDifferentials,
     as_field,
     differential_latex,
     differential_text,
 )
-from ..trees._series import BSeries
-from ..trees._trees import RootedTree
+from ..bseries._series import BSeries
+from ..bseries._trees import RootedTree
 from ._base import Result
 from ._render import render_latex, render_text
 
@@ -266,7 +266,7 @@ def tree_modifying_integrator(method: Method, order: int, target=None) -> Modify
     Vilmart 2007). Cost grows as 2^{|t|} per tree: meant for moderate orders.
     Reached through :func:`bea.modifying_integrator`.
     """
-    from ..trees._series import _unify, exact_flow, substitute_at
+    from ..bseries._series import _unify, exact_flow, substitute_at
 
     N = order + 1
     if method.colours != 1 or method.steps != 1:

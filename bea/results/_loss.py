@@ -35,8 +35,8 @@ from __future__ import annotations
 import sympy as sp
 
 from .._inputs import as_variables, check_order, h, no_step_symbol
-from ..trees._differentials import ElementaryDifferentials
-from ..trees._trees import FreeTree, RootedTree
+from ..bseries._differentials import ElementaryDifferentials
+from ..bseries._trees import FreeTree, RootedTree
 from ._base import Result
 from ._equation import ModifiedEquation
 from ._render import render_latex, render_text, superscript

@@ -28,10 +28,12 @@ from __future__ import annotations
 import math
 from bisect import insort
 from collections.abc import Iterator
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from .._inputs import check_order
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = [
     "FreeTree",
@@ -265,6 +267,8 @@ class TreeTable:
         return min(self.rootings(i), key=lambda j: (self.height[j], self.key(j)))
 
     def to_graph(self, i: int) -> nx.DiGraph:
+        import networkx as nx  # graph views only: loaded on use
+
         g = nx.DiGraph(root=0)
         stack = [(i, None)]
         while stack:
@@ -323,6 +327,8 @@ class RootedTree:
     """
 
     __slots__ = ("_hash", "_key")
+    _key: tuple
+    _hash: int
 
     def __init__(self, text: str | RootedTree):
         if isinstance(text, RootedTree):
@@ -417,6 +423,7 @@ class RootedTree:
 
         Node attribute ``colour`` holds the colour; ``graph['root']`` is 0.
         """
+
         tab = table(self.colours)
         return tab.to_graph(self._id(tab))
 
@@ -428,6 +435,8 @@ class RootedTree:
         arborescence; the root is found) or an undirected tree with ``root``
         given. A ``colour`` node attribute is honoured (default 0).
         """
+        import networkx as nx  # graph views only: loaded on use
+
         if graph.number_of_nodes() == 0:
             raise ValueError("expected a non-empty tree, got a graph with no nodes")
         if graph.is_directed():
@@ -546,6 +555,8 @@ class FreeTree:
     """
 
     __slots__ = ("_hash", "_key")
+    _key: tuple
+    _hash: int
 
     def __init__(self, rooted: RootedTree | str):
         t = rooted if isinstance(rooted, RootedTree) else tree(rooted.strip("{}"))
@@ -612,10 +623,13 @@ class FreeTree:
     sigma = symmetry
 
     def to_networkx(self) -> nx.Graph:
+
         return self.center_rooting().to_networkx().to_undirected()
 
     @classmethod
     def from_networkx(cls, graph: nx.Graph) -> FreeTree:
+        import networkx as nx  # graph views only: loaded on use
+
         if graph.is_directed():
             graph = graph.to_undirected()
         if graph.number_of_nodes() == 0 or not nx.is_tree(graph):

@@ -63,7 +63,7 @@ def _domain_of(expr: sp.Expr) -> Domain:
 def unify_domains(*domains: Domain) -> Domain:
     """The smallest domain holding all of ``domains``: QQ, or QQ(symbols).
 
-    QQ(symbols) is a :class:`~bea.trees._ratfunc.RationalFunctionField` (FLINT
+    QQ(symbols) is a :class:`~bea.bseries._ratfunc.RationalFunctionField` (FLINT
     polynomials); sympy fraction fields given by callers are mapped onto it.
     """
     syms: set = set()
