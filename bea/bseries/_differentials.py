@@ -50,7 +50,7 @@ class ElementaryDifferentials:
     partial derivatives; shared subtrees are computed once.
     """
 
-    def __init__(self, fields: Sequence[sp.Matrix], variables: Sequence[sp.Symbol]):
+    def __init__(self, fields: Sequence[sp.Matrix], variables: Sequence[sp.Symbol]) -> None:
         self.variables = tuple(variables)
         self.fields = [sp.Matrix(f) for f in fields]
         self._memo: dict[tuple, sp.Matrix] = {}

@@ -330,7 +330,7 @@ class RootedTree:
     _key: tuple
     _hash: int
 
-    def __init__(self, text: str | RootedTree):
+    def __init__(self, text: str | RootedTree) -> None:
         if isinstance(text, RootedTree):
             key = text._key
         elif isinstance(text, str):
@@ -558,7 +558,7 @@ class FreeTree:
     _key: tuple
     _hash: int
 
-    def __init__(self, rooted: RootedTree | str):
+    def __init__(self, rooted: RootedTree | str) -> None:
         t = rooted if isinstance(rooted, RootedTree) else tree(rooted.strip("{}"))
         tab = table(t.colours)
         self._set(tab.key(tab.canonical_rooting(t._id(tab))))

@@ -270,7 +270,7 @@ def _extra_keywords(rule: Callable) -> set[str]:
     return {name for name in _EXTRAS if name in params}
 
 
-def optimizer(init: Callable | None = None, **kwargs):
+def optimizer(init: Callable | None = None, **kwargs: Any) -> Callable[[Callable], Optimizer]:
     """Decorator: ``@bea.optimizer(init=lambda x: (x,))`` turns a rule into an Optimizer."""
 
     def wrap(rule):

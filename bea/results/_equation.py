@@ -14,7 +14,7 @@ O(h^{p+2}) per step.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sympy as sp
 
@@ -54,13 +54,13 @@ class ModifiedEquation(Result):
     evaluates it on a concrete field or loss.
     """
 
-    def __init__(self, series: BSeries, order: int, method=None):
+    def __init__(self, series: BSeries, order: int, method: Method | None = None) -> None:
         self.series = series
         self.order = order
         self.method = method
 
     # -- coefficients -----------------------------------------------------------
-    def coefficient(self, t) -> sp.Expr:
+    def coefficient(self, t: RootedTree | str) -> sp.Expr:
         """ω(t) (normalisation h f̃ = Σ h^{|t|} ω(t)/σ(t) F(t))."""
         t = RootedTree(t) if isinstance(t, str) else t
         if len(t) > self.order + 1:
@@ -122,7 +122,7 @@ class ModifiedEquation(Result):
         }
 
     # -- concrete evaluation ---------------------------------------------------
-    def on(self, field, variables, h: sp.Symbol = h):
+    def on(self, field: Any, variables: Any, h: sp.Symbol = h) -> Any:
         """f̃ on a concrete field or loss, truncated after h^order.
 
         ``field``: a sympy Matrix / sequence of expressions (one component per

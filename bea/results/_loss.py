@@ -32,6 +32,8 @@ L̃_ḡ gains h²/6 ∇Lᵀ∇²L∇L and R = h²/12 ∇³L[∇L,∇L]: third de
 
 from __future__ import annotations
 
+from typing import Any
+
 import sympy as sp
 
 from .._inputs import as_variables, check_order, h, no_step_symbol
@@ -69,7 +71,7 @@ class ModifiedLoss(Result):
     L + h/4 ‖∇L‖²
     """
 
-    def __init__(self, equation: ModifiedEquation):
+    def __init__(self, equation: ModifiedEquation) -> None:
         self.equation = equation
         self.method = equation.method
         self.order = equation.order
@@ -159,7 +161,7 @@ class ModifiedLoss(Result):
                     out.append((tau, sp.nsimplify(c) if c.is_Float else c))
         return out
 
-    def split(self, k: int):
+    def split(self, k: int) -> tuple[list, list]:
         """The canonical split of the h^k part of f̃: ``(gradient, remainder)``.
 
         ``gradient``: list of (τ, c(τ)) with the h^k field part −∇(h^k Σ c(τ)S(τ))
@@ -224,7 +226,7 @@ class ModifiedLoss(Result):
         return G.rank() == G.row_join(target).rank()
 
     # -- concrete evaluation --------------------------------------------------
-    def on(self, loss, variables, h: sp.Symbol = h) -> sp.Expr:
+    def on(self, loss: Any, variables: Any, h: sp.Symbol = h) -> sp.Expr:
         """L̃ on a concrete sympy loss, through :attr:`gradient_order` (a polynomial in h).
 
         For several losses (mini-batches) pass a list, one per colour.
@@ -235,7 +237,7 @@ class ModifiedLoss(Result):
         ev = _Scalars(losses, variables)
         return sp.Add(*[h ** (len(tau) - 1) * c * ev(tau) for tau, c in self.loss_terms()])
 
-    def remainder_on(self, loss, variables, h: sp.Symbol = h) -> sp.Matrix:
+    def remainder_on(self, loss: Any, variables: Any, h: sp.Symbol = h) -> sp.Matrix:
         """The non-gradient remainder R (a column Matrix in h) on a concrete loss."""
         no_step_symbol(variables, h)
         variables = as_variables(variables)
