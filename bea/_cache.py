@@ -21,6 +21,27 @@ overwritten by the next store; a file that is not valid JSON, lacks a field,
 names another key or fails the digest check is reported, removed and treated
 as a miss.
 
+Decoding and meaning
+--------------------
+The digest only proves that a file is self-consistent: someone who rewrites
+an entry can recompute it. :meth:`DiskCache.get_or_compute` therefore takes
+an optional ``decode(payload)`` that turns a payload into the value returned
+and checks its meaning (types, lengths, invariants, spot checks); a
+``ValueError``, ``TypeError``, ``ArithmeticError`` or ``RecursionError``
+from it is treated exactly like a bad digest: warned about, removed,
+recomputed and rewritten.
+
+Special files
+-------------
+Entries are opened with ``O_NOFOLLOW | O_NONBLOCK``, so a symbolic link or a
+FIFO in place of an entry is neither followed nor waited on; anything that is
+not a regular file, or is larger than ``max_bytes`` (:data:`MAX_ENTRY_BYTES`
+by default), is a miss and is replaced by the next store. Reading stops after
+``max_bytes``. A directory in place of an entry is a miss for that key only;
+the cache stays on. Temporary files left by a writer that was killed are
+removed by the next store once they are :data:`ORPHAN_AGE` seconds old, and
+lock files are opened without following links.
+
 Location and switches
 ---------------------
 The directory is ``platformdirs.user_cache_dir("bea")``, or the value of the
@@ -41,12 +62,15 @@ results stay correct but may be computed more than once.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import math
 import os
 import re
+import stat
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -59,7 +83,15 @@ try:  # POSIX only
 except ImportError:  # pragma: no cover - exercised on Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["CACHE_FORMAT_VERSION", "CacheWarning", "DiskCache", "default_cache"]
+__all__ = [
+    "CACHE_FORMAT_VERSION",
+    "DECODE_ERRORS",
+    "MAX_ENTRY_BYTES",
+    "ORPHAN_AGE",
+    "CacheWarning",
+    "DiskCache",
+    "default_cache",
+]
 
 #: Version of the on-disk format; files with another version are misses.
 CACHE_FORMAT_VERSION = 1
@@ -68,6 +100,19 @@ _DISABLING_VALUES = frozenset({"0", "off", "false", "no"})
 _ENTRY_RE = re.compile(r"[0-9a-f]{64}\.(json|lock)\Z")
 _TEMP_RE = re.compile(r"\.[0-9a-f]{64}\..*\.tmp\Z")
 _MISS = object()
+#: Largest entry read, in bytes (64 MiB: a modified equation to order 15, about
+#: 380 000 trees, is about 15 MB).
+MAX_ENTRY_BYTES = 64 * 2**20
+#: Age in seconds after which a leftover temporary file is removed by a store.
+ORPHAN_AGE = 3600.0
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+#: What a ``decode`` callable may raise to say that a payload is invalid.
+DECODE_ERRORS = (ValueError, TypeError, ArithmeticError, RecursionError, KeyError, IndexError)
 
 
 class CacheWarning(UserWarning):
@@ -147,6 +192,9 @@ class DiskCache:
     enabled : bool, optional
         Whether to read and write at all.  Defaults to true unless
         ``$BEA_CACHE`` is ``0``, ``off``, ``false`` or ``no``.
+    max_bytes : int, optional
+        Largest entry read (default :data:`MAX_ENTRY_BYTES`); larger files
+        are misses.
 
     Notes
     -----
@@ -171,7 +219,10 @@ class DiskCache:
     """
 
     def __init__(
-        self, directory: str | os.PathLike[str] | None = None, enabled: bool | None = None
+        self,
+        directory: str | os.PathLike[str] | None = None,
+        enabled: bool | None = None,
+        max_bytes: int = MAX_ENTRY_BYTES,
     ):
         if directory is None:
             directory = os.environ.get("BEA_CACHE_DIR") or _platform_cache_dir()
@@ -179,6 +230,9 @@ class DiskCache:
             enabled = os.environ.get("BEA_CACHE", "").strip().lower() not in _DISABLING_VALUES
         self.directory = Path(directory).expanduser()
         self.enabled = bool(enabled)
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+            raise ValueError(f"max_bytes must be a positive int, got {max_bytes!r}")
+        self.max_bytes = max_bytes
         self._unusable: str | None = None  # reason, once the directory failed
 
     def __repr__(self) -> str:
@@ -213,14 +267,39 @@ class DiskCache:
             return _MISS
         path = self.directory / f"{_digest(canonical_key)}.json"
         try:
-            with open(path, "rb") as f:
-                identity = os.fstat(f.fileno())
-                raw = f.read()
+            fd = os.open(path, _OPEN_FLAGS)
         except (FileNotFoundError, NotADirectoryError):
             return _MISS
         except OSError as exc:
+            if exc.errno == errno.ELOOP:  # a symbolic link: never followed
+                try:
+                    link = os.lstat(path)
+                except OSError:
+                    return _MISS
+                return self._reject(path, link, "a symbolic link, not a regular file")
+            if exc.errno in (errno.ENXIO, errno.EISDIR, errno.EWOULDBLOCK):
+                return _MISS  # a socket or another special file: replaced by the next store
             self._disable(f"cannot read {path}: {exc}")
             return _MISS
+        try:
+            identity = os.fstat(fd)
+            if not stat.S_ISREG(identity.st_mode):
+                if stat.S_ISDIR(identity.st_mode):
+                    return _MISS  # cannot be replaced by a file: this key is not cached
+                return self._reject(path, identity, "not a regular file (a FIFO or a device)")
+            if identity.st_size > self.max_bytes:
+                return self._reject(
+                    path, identity, f"{identity.st_size} bytes, more than {self.max_bytes}"
+                )
+            with os.fdopen(fd, "rb", closefd=False) as f:
+                raw = f.read(self.max_bytes + 1)
+        except OSError as exc:
+            self._disable(f"cannot read {path}: {exc}")
+            return _MISS
+        finally:
+            os.close(fd)
+        if len(raw) > self.max_bytes:  # grew while being read
+            return self._reject(path, identity, f"more than {self.max_bytes} bytes")
         try:
             entry = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -256,9 +335,10 @@ class DiskCache:
             CacheWarning,
             stacklevel=4,
         )
-        # Remove the file unless another process has replaced it meanwhile.
+        # Remove the file unless another process has replaced it meanwhile
+        # (lstat and unlink act on a symbolic link itself, never on its target).
         with contextlib.suppress(OSError):
-            current = os.stat(path)
+            current = os.lstat(path)
             if (current.st_ino, current.st_dev, current.st_mtime_ns) == (
                 identity.st_ino,
                 identity.st_dev,
@@ -291,8 +371,10 @@ class DiskCache:
             f'"sha256":"{_digest(payload_text)}","payload":{payload_text}}}\n'
         )
         tmp_name = None
+        target = self.directory / f"{name}.json"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
+            self._remove_orphans()
             with tempfile.NamedTemporaryFile(
                 "wb", dir=self.directory, prefix=f".{name}.", suffix=".tmp", delete=False
             ) as tmp:
@@ -300,7 +382,18 @@ class DiskCache:
                 tmp.write(entry.encode("utf-8"))
                 tmp.flush()
                 os.fsync(tmp.fileno())
-            os.replace(tmp_name, self.directory / f"{name}.json")
+            try:
+                os.replace(tmp_name, target)
+            except OSError as exc:
+                if exc.errno not in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+                warnings.warn(
+                    f"cannot store {target}: a directory is in its place; this value is not "
+                    "cached (remove the directory to cache it)",
+                    CacheWarning,
+                    stacklevel=4,
+                )
+                return
             tmp_name = None
         except OSError as exc:
             self._disable(f"cannot write to {self.directory}: {exc}")
@@ -309,16 +402,39 @@ class DiskCache:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp_name)
 
-    def get_or_compute(self, key: Mapping[str, Any], compute: Callable[[], Any]) -> Any:
+    def _remove_orphans(self) -> None:
+        """Remove temporary files older than :data:`ORPHAN_AGE` (left by killed writers)."""
+        cutoff = time.time() - ORPHAN_AGE
+        with contextlib.suppress(OSError):
+            for item in os.scandir(self.directory):
+                if not _TEMP_RE.match(item.name):
+                    continue
+                with contextlib.suppress(OSError):
+                    info = item.stat(follow_symlinks=False)
+                    if info.st_mtime < cutoff and not stat.S_ISDIR(info.st_mode):
+                        os.unlink(item.path)
+
+    def get_or_compute(
+        self,
+        key: Mapping[str, Any],
+        compute: Callable[[], Any],
+        decode: Callable[[Any], Any] | None = None,
+    ) -> Any:
         """Return the payload for `key`, calling ``compute()`` and storing it on a miss.
 
         Concurrent callers (threads or processes) asking for the same key
         wait for one another, so ``compute`` runs once where ``fcntl`` is
         available.  ``compute`` must not itself ask for the same key.
 
+        ``decode(payload)``, if given, turns the payload into the value
+        returned and checks its meaning; if it raises one of
+        :data:`DECODE_ERRORS` on a stored payload, the entry is reported with
+        a :class:`CacheWarning`, removed, recomputed and rewritten.
+
         Returns
         -------
-        The payload as stored, i.e. its JSON round trip (tuples become lists).
+        The payload as stored, i.e. its JSON round trip (tuples become lists),
+        or ``decode`` of it.
 
         Raises
         ------
@@ -326,32 +442,62 @@ class DiskCache:
             If `key` or the computed payload is not plain JSON data.
         """
         canonical_key = _check_key(key)
-        value = self._load(key)
+        value = self._decoded(key, decode)
         if value is not _MISS:
             return value
         with self._lock(_digest(canonical_key)):
-            value = self._load(key)  # another process may have stored it meanwhile
+            value = self._decoded(key, decode)  # another process may have stored it meanwhile
             if value is not _MISS:
                 return value
             payload_text = _canonical(compute(), "computed payload")
             self._store(canonical_key, payload_text)
-        return json.loads(payload_text)
+        payload = json.loads(payload_text)
+        return payload if decode is None else decode(payload)
+
+    def _decoded(self, key: Mapping[str, Any], decode: Callable[[Any], Any] | None) -> Any:
+        path = self.directory / f"{_digest(_check_key(key))}.json"
+        before = _identity(path)
+        payload = self._load(key)
+        if payload is _MISS or decode is None:
+            return payload
+        try:
+            return decode(payload)
+        except DECODE_ERRORS as exc:
+            if before is None:
+                return _MISS
+            return self._reject(path, before, f"the payload does not check out ({exc})")
 
     @contextlib.contextmanager
     def _lock(self, name: str) -> Iterator[None]:
         if fcntl is None or not self.active:
             yield
             return
+        path = self.directory / f"{name}.lock"
+        flags = (_OPEN_FLAGS & ~os.O_RDONLY) | os.O_RDWR | os.O_CREAT
+        fd = None
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.directory / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            for _ in range(2):
+                try:
+                    fd = os.open(path, flags, 0o644)
+                    break
+                except OSError as exc:
+                    if exc.errno != errno.ELOOP:  # e.g. a directory: go on without the lock
+                        if exc.errno in (errno.EISDIR, errno.ENXIO, errno.EWOULDBLOCK):
+                            break
+                        raise
+                    os.unlink(path)  # a symbolic link: removed, never followed
         except OSError as exc:
             self._disable(f"cannot write to {self.directory}: {exc}")
             yield
             return
+        if fd is None:
+            yield
+            return
         try:
-            with contextlib.suppress(OSError):  # e.g. file systems without locks
-                fcntl.flock(fd, fcntl.LOCK_EX)
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                with contextlib.suppress(OSError):  # e.g. file systems without locks
+                    fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
             os.close(fd)  # closing the descriptor releases the lock
@@ -362,7 +508,8 @@ class DiskCache:
         """Remove every cache, lock and leftover temporary file; return how many.
 
         Only files named like this cache's own files are touched, so pointing
-        ``BEA_CACHE_DIR`` at a shared directory is safe.
+        ``BEA_CACHE_DIR`` at a shared directory is safe; symbolic links are
+        removed themselves (never their targets) and directories are kept.
         """
         removed = 0
         try:
@@ -370,11 +517,53 @@ class DiskCache:
         except (FileNotFoundError, NotADirectoryError):
             return 0
         for entry in entries:
-            if entry.is_file() and (_ENTRY_RE.match(entry.name) or _TEMP_RE.match(entry.name)):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)
-                    removed += 1
+            if not (_ENTRY_RE.match(entry.name) or _TEMP_RE.match(entry.name)):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                continue  # never removes directories
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)  # a link is removed itself, never its target
+                removed += 1
         return removed
+
+    def info(self) -> dict[str, Any]:
+        """What the cache holds: directory, state, entry count, bytes, leftover files.
+
+        Returns a dict of JSON data: ``directory``, ``enabled``, ``active``,
+        ``entries`` (``<hash>.json`` files), ``bytes`` (their total size),
+        ``locks``, ``temporary`` (leftover ``.tmp`` files) and ``other``
+        (anything in the directory that is not a regular file of this cache).
+        """
+        out: dict[str, Any] = {
+            "directory": str(self.directory),
+            "enabled": self.enabled,
+            "active": self.active,
+            "entries": 0,
+            "bytes": 0,
+            "locks": 0,
+            "temporary": 0,
+            "other": 0,
+        }
+        try:
+            items = list(os.scandir(self.directory))
+        except (FileNotFoundError, NotADirectoryError):
+            return out
+        for item in items:
+            try:
+                info = item.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            regular = stat.S_ISREG(info.st_mode)
+            if regular and item.name.endswith(".json") and _ENTRY_RE.match(item.name):
+                out["entries"] += 1
+                out["bytes"] += info.st_size
+            elif regular and _ENTRY_RE.match(item.name):
+                out["locks"] += 1
+            elif regular and _TEMP_RE.match(item.name):
+                out["temporary"] += 1
+            elif _ENTRY_RE.match(item.name) or _TEMP_RE.match(item.name):
+                out["other"] += 1
+        return out
 
     def _disable(self, reason: str) -> None:
         if self._unusable is None:
@@ -385,6 +574,13 @@ class DiskCache:
                 CacheWarning,
                 stacklevel=4,
             )
+
+
+def _identity(path: Path) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except OSError:
+        return None
 
 
 def _platform_cache_dir() -> str:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._inputs import check_order
+from .bseries._budget import allow_trees, check_size
 from .methods._base import Engine, Method
 from .results._base import Result
 from .results._coordinatewise import AdaptiveModifiedEquation
@@ -65,7 +66,9 @@ _EQUATION: dict[Engine, Callable[[Method, int, bool], Result]] = {
 }
 
 
-def modified_equation(method: Method, order: int, progress: bool = False) -> Result:
+def modified_equation(
+    method: Method, order: int, progress: bool = False, max_trees: int | None = None
+) -> Result:
     """The modified equation of ``method`` through h^order.
 
     For B-series methods (``Engine.TREES``) a :class:`bea.ModifiedEquation`:
@@ -73,7 +76,11 @@ def modified_equation(method: Method, order: int, progress: bool = False) -> Res
     nodes, ω = log of the method's B-series divided by ``method.steps`` (the
     n-th iterate sits at t = n·h). High orders of exact-rational series are
     cached on disk (``BEA_CACHE_DIR``; ``BEA_CACHE=0`` turns it off);
-    ``progress=True`` shows a progress bar. For coordinate-wise methods
+    ``progress=True`` shows a progress bar, also while trees are enumerated.
+    The tree engine enumerates every tree with up to order + 1 nodes: above
+    ``bea.bseries._budget.MAX_TREES`` trees (order 14 for one loss) a
+    ValueError gives their number and a cost estimate before anything starts,
+    unless ``max_trees`` allows more. For coordinate-wise methods
     (``Engine.COORDINATES``) a :class:`bea.AdaptiveModifiedEquation`, derived
     on a concrete loss by ``.on(loss, variables)``.
 
@@ -84,14 +91,24 @@ def modified_equation(method: Method, order: int, progress: bool = False) -> Res
     """
     check_order(order, "order")
     method = as_method(method)
-    return _EQUATION[method.kind.engine](method, order, progress)
+    if method.kind.engine is Engine.TREES:
+        check_size(
+            order + 1,
+            method.kind.losses,
+            max_trees,
+            what=f"modified_equation({method!r}, order={order})",
+        )
+    with allow_trees(max_trees, progress=progress):
+        return _EQUATION[method.kind.engine](method, order, progress)
 
 
-def modified_loss(method: Method, order: int) -> ModifiedLoss:
+def modified_loss(method: Method, order: int, max_trees: int | None = None) -> ModifiedLoss:
     """The modified loss of ``method`` through h^order (and the remainder beyond).
 
     Normalisation: L̃ = Σ_τ h^{|τ|−1} c(τ) S(τ), c(τ) = (−1)^{|τ|−1} ω(τ)/σ(τ),
     ω the modified-equation coefficients (h f̃ = Σ h^{|t|} ω(t)/σ(t) F(t)).
+    ``max_trees`` raises the limit on the trees enumerated (see
+    :func:`bea.modified_equation`).
 
     >>> import bea
     >>> ml = bea.modified_loss(bea.gd(), order=1)
@@ -106,7 +123,7 @@ def modified_loss(method: Method, order: int) -> ModifiedLoss:
             "field, not a gradient flow. Use bea.modified_equation(opt, order).on(loss, vars) "
             "and .preconditioned_gradient(loss, vars) for the form −P∇L̃"
         )
-    equation = modified_equation(method, order)
+    equation = modified_equation(method, order, max_trees=max_trees)
     assert isinstance(equation, ModifiedEquation)
     return ModifiedLoss(equation)
 

@@ -52,7 +52,7 @@ def exact(value: Any) -> sp.Expr:
             raise ValueError(f"expected a finite number, got {value!r}")
         return sp.Rational(repr(f))
     if isinstance(value, sp.Basic):
-        expr = sp.sympify(value)
+        expr = sp.sympify(value, strict=True)
         if expr.has(sp.Float):
             expr = sp.nsimplify(expr, rational=True)
         return expr

@@ -30,15 +30,25 @@ product.
 
 Limits guard against inputs that would make sympy itself run for hours: the
 text length (``max_length``), the nesting depth (:data:`MAX_DEPTH`), numeric
-exponents (:data:`MAX_EXPONENT`, so ``x**10**10`` is rejected), and the size
+exponents (:data:`MAX_EXPONENT`, so ``x**10**10`` is rejected), the size
 of exact numbers produced by powers (``(2**999)**999`` and
-``exp(10**9*log(2))`` are rejected instead of being computed).
+``exp(10**9*log(2))`` are rejected instead of being computed), the number of
+arguments of ``min``/``max`` (:data:`MAX_ARGUMENTS`: sympy compares them
+pairwise) and the wall-clock time of one parse (:data:`MAX_SECONDS`). Sums
+and products are built in one step (``Add(*terms)``), so long sums take
+linear, not quadratic, time.
+
+Constants must be finite real numbers: ``1/0``, ``log(0)``, ``0**-1``
+(non-finite) and ``sqrt(-1)``, ``asin(2)``, ``log(-1)`` (non-real) are
+rejected where they occur, and so is a result that is not real for real
+variables (``sqrt(-x**2)``).
 """
 
 from __future__ import annotations
 
 import keyword
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -47,9 +57,11 @@ import sympy
 __all__ = [
     "CONSTANT_NAMES",
     "FUNCTION_NAMES",
+    "MAX_ARGUMENTS",
     "MAX_DEPTH",
     "MAX_EXPONENT",
     "MAX_NAME_LENGTH",
+    "MAX_SECONDS",
     "ExpressionError",
     "parse_expression",
     "parse_symbol",
@@ -61,6 +73,10 @@ MAX_DEPTH = 100
 MAX_EXPONENT = 1000
 #: Longest allowed variable name.
 MAX_NAME_LENGTH = 32
+#: Most arguments of ``min`` and ``max`` (sympy compares them pairwise).
+MAX_ARGUMENTS = 8
+#: Longest a single parse may take, in seconds (checked between operations).
+MAX_SECONDS = 10.0
 # Largest exact number (in bits) a power may produce: about 30 000 decimal digits.
 _MAX_RESULT_BITS = 100_000
 # Largest number (in bits) whose non-integer power sympy is asked to simplify: sympy
@@ -343,10 +359,11 @@ class _Budget:
     size of such bases is therefore bounded.
     """
 
-    __slots__ = ("root_bits",)
+    __slots__ = ("deadline", "root_bits")
 
     def __init__(self) -> None:
         self.root_bits = 0
+        self.deadline = time.monotonic() + MAX_SECONDS
 
 
 def _check_power(base: sympy.Expr, exponent: sympy.Expr, budget: _Budget) -> None:
@@ -439,6 +456,19 @@ class _Parser:
             raise self.error("unmatched ')'", tok, "Remove it or add the matching '(' earlier.")
         if tok.kind != _END:
             raise self.unexpected_after_operand(tok)
+        expr = self.constant(expr, tok)
+        if expr.has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan):
+            raise ExpressionError(
+                f"the expression {_short(expr)} is not finite",
+                self.text,
+                hint="Check for division by zero or log(0); a loss must be finite.",
+            )
+        if expr.has(sympy.I):
+            raise ExpressionError(
+                f"the expression {_short(expr)} is not real for real variables",
+                self.text,
+                hint="A loss must be real: check roots and logarithms of negative quantities.",
+            )
         return expr
 
     def unexpected_after_operand(self, tok: _Token) -> ExpressionError:
@@ -468,19 +498,56 @@ class _Parser:
         )
 
     def sum(self) -> sympy.Expr:
-        expr = self.product()
+        # One Add of all terms: folding a + b + c + ... term by term re-sorts the
+        # growing sum each time (quadratic in its length).
+        terms = [self.product()]
         while self.tok.kind == _OP and self.tok.text in "+-":
             op = self.advance().text
             rhs = self.product()
-            expr = expr + rhs if op == "+" else expr - rhs
-        return expr
+            terms.append(rhs if op == "+" else -rhs)
+        return terms[0] if len(terms) == 1 else sympy.Add(*terms)
 
     def product(self) -> sympy.Expr:
         expr = self.unary()
         while self.tok.kind == _OP and self.tok.text in ("*", "/"):
-            op = self.advance().text
+            tok = self.advance()
             rhs = self.unary()
-            expr = expr * rhs if op == "*" else expr / rhs
+            if tok.text == "/" and rhs == 0:
+                raise self.error(
+                    "division by zero", tok, "The divisor is 0; a loss must be finite."
+                )
+            expr = self.constant(expr * rhs if tok.text == "*" else expr / rhs, tok)
+        return expr
+
+    def constant(self, expr: sympy.Expr, tok: _Token) -> sympy.Expr:
+        """``expr``, checked to be a finite real number when it has no variables."""
+        if time.monotonic() > self.budget.deadline:
+            raise self.error(
+                f"parsing takes more than {MAX_SECONDS:g} s",
+                tok,
+                "Simplify or shorten the expression.",
+            )
+        if expr.free_symbols:
+            return expr
+        if expr.has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan):
+            raise self.error(
+                f"the value here is not finite ({_short(expr)}: "
+                f"{'undefined' if expr.has(sympy.nan) else 'infinite'})",
+                tok,
+                "Check for division by zero, log(0) or 0 to a negative power; "
+                "a loss must be finite.",
+            )
+        value = expr.evalf(15)
+        re_part, im_part = value.as_real_imag()
+        if im_part != 0 and abs(im_part) > 1e-12 * max(1, abs(re_part)):
+            raise self.error(
+                f"the constant {_short(expr)} is not real (about {_short(value)})",
+                tok,
+                "A loss must be real: check roots of negative numbers, log of negative "
+                "numbers and asin/acos outside [-1, 1].",
+            )
+        if not value.is_finite and value.is_finite is not None:
+            raise self.error(f"the constant {_short(expr)} is not finite", tok)
         return expr
 
     def unary(self) -> sympy.Expr:
@@ -506,9 +573,10 @@ class _Parser:
             except _PowerTooLarge as exc:
                 raise self.error(exc.reason, tok, exc.hint) from None
             try:
-                return base**exponent
+                result = base**exponent
             except (ValueError, TypeError, ArithmeticError) as exc:
                 raise self.error(f"cannot evaluate the power: {exc}", tok) from None
+            return self.constant(result, tok)
         return base
 
     def primary(self) -> sympy.Expr:
@@ -671,19 +739,31 @@ class _Parser:
                 name_tok,
                 f"{name}: {func.doc}.",
             )
+        if wanted == -2 and len(args) > MAX_ARGUMENTS:
+            raise self.error(
+                f"function {name!r} takes at most {MAX_ARGUMENTS} arguments, got {len(args)}",
+                name_tok,
+                f"Nest the calls instead, e.g. {name}({name}(a, b, c), {name}(d, e, f)).",
+            )
         if func.guard is not None:
             try:
                 func.guard(self.budget, *args)
             except _PowerTooLarge as exc:
                 raise self.error(exc.reason, name_tok, exc.hint) from None
         try:
-            return func.build(*args)
+            result = func.build(*args)
         except (ValueError, TypeError, ArithmeticError) as exc:
             raise self.error(
                 f"cannot evaluate {name}(...): {exc}",
                 name_tok,
                 "Check the arguments; max and min need real, comparable arguments.",
             ) from None
+        return self.constant(result, name_tok)
+
+
+def _short(expr) -> str:
+    text = str(expr)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 # --------------------------------------------------------------------------- API

@@ -47,7 +47,7 @@ def _omega_floats(method, order: int) -> list[tuple[object, float]]:
     me = bea.modified_equation(method, order)
     out = []
     for t, c in me:
-        value = sp.sympify(c) / t.symmetry()
+        value = sp.sympify(c, strict=True) / t.symmetry()
         if value.free_symbols:
             names = ", ".join(sorted(s.name for s in value.free_symbols))
             raise ValueError(

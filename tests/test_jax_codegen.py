@@ -107,15 +107,16 @@ def modified_field(loss_fn, h):
 
         v1 = hvp(g)  # ∇²L·∇L
         v2 = jax.tree_util.tree_map(lambda a, b: -1/2 * h * a - 1/3 * h**2 * b, g, v1)
-        v3 = jax.tree_util.tree_map(lambda a: -12 / h**2 * a, v2)
+        v3 = jax.tree_util.tree_map(lambda a: -a, v2)
+        v4 = jax.tree_util.tree_map(lambda a: 0.28867513459481287 * h * a, g)
 
         def dv(p, v):
             """(p, v) ↦ ∇²L(p)[v]"""
             return jax.jvp(grad_at, (p,), (v,))[1]
 
-        v4 = jax.jvp(dv, (params, g), (g, v3))[1]  # ∇³L[∇L, ∇L] + ∇²L[v3]
-        v5 = jax.tree_util.tree_map(lambda a, b: -a - 1/12 * h**2 * b, g, v4)
-        return v5
+        v5 = jax.jvp(dv, (params, v4), (v4, v3))[1]  # ∇³L[v4, v4] + ∇²L[v3]
+        v6 = jax.tree_util.tree_map(lambda a, b: -a - b, g, v5)
+        return v6
 
     return field
 '''
@@ -168,18 +169,19 @@ def modified_field(loss_fn, h):
 
         v1 = hvp(g)  # ∇²L·∇L
         v2 = jax.tree_util.tree_map(lambda a, b: -1/3 * h**2 * a - 1/4 * h**3 * b, g, v1)
-        v3 = jax.tree_util.tree_map(lambda a: -12 / h**3 * a, v2)
+        v3 = jax.tree_util.tree_map(lambda a: -a, v2)
+        v4 = jax.tree_util.tree_map(lambda a: 0.28867513459481287 * h**1.5 * a, g)
 
         def dv(p, v):
             """(p, v) ↦ ∇²L(p)[v]"""
             return jax.jvp(grad_at, (p,), (v,))[1]
 
-        v4 = jax.jvp(dv, (params, g), (g, v3))[1]  # ∇³L[∇L, ∇L] + ∇²L[v3]
-        v5 = jax.tree_util.tree_map(lambda a, b: -1/2 * h * a - 1/12 * h**3 * b, g, v4)
-        v6 = jax.tree_util.tree_map(lambda a, b: -1/12 * h**2 * a - 1/12 * h**3 * b, g, v1)
-        v7 = jax.jvp(dv, (params, g), (v6, v5))[1]  # ∇³L[∇L, v6] + ∇²L[v5]
-        v8 = jax.tree_util.tree_map(lambda a, b: -a + b, g, v7)
-        return v8
+        v5 = jax.jvp(dv, (params, v4), (v4, v3))[1]  # ∇³L[v4, v4] + ∇²L[v3]
+        v6 = jax.tree_util.tree_map(lambda a, b: -1/2 * h * a - b, g, v5)
+        v7 = jax.tree_util.tree_map(lambda a, b: -1/12 * h**2 * a - 1/12 * h**3 * b, g, v1)
+        v8 = jax.jvp(dv, (params, g), (v7, v6))[1]  # ∇³L[∇L, v7] + ∇²L[v6]
+        v9 = jax.tree_util.tree_map(lambda a, b: -a + b, g, v8)
+        return v9
 
     return field
 '''
@@ -469,7 +471,7 @@ def test_loss_beyond_gradient_order_is_rejected():
 
 @pytest.mark.parametrize("h", [0.0, -0.1, jnp.array(-1.0)])
 def test_non_positive_step_is_rejected(h):
-    with pytest.raises(ValueError, match="positive step size"):
+    with pytest.raises(ValueError, match="positive finite step size"):
         bea.jax.modified_field(_two, bea.gd(), order=1, h=h)
 
 

@@ -328,7 +328,7 @@ ERRORS = [
     ("E**(10**9*log(2))", 1, ["too large"]),
     ("sigmoid(-10**9*log(2))", 0, ["too large"]),
     ("sqrt(2**1000 + 1)*sqrt(2**1000 + 3)", 18, ["roots", "too large"]),
-    ("max(sqrt(-1), 1)", 0, ["cannot evaluate max(...)", "not comparable"]),
+    ("max(sqrt(-1), 1)", 4, ["the constant I is not real", "asin/acos outside"]),
 ]
 
 
@@ -665,8 +665,23 @@ def render(node, style) -> tuple[str, int]:
     return f"{lhs}{sp}{op}{sp}{rhs}", prec
 
 
+def _finite_real(expr: sympy.Expr) -> sympy.Expr:
+    """Reject what the parser rejects: non-finite or non-real constants, and any I or zoo."""
+    if expr.has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan, sympy.I):
+        raise ValueError(f"not a finite real loss: {expr}")
+    if not expr.free_symbols:
+        re_part, im_part = expr.evalf(15).as_real_imag()
+        if im_part != 0 and abs(im_part) > 1e-12 * max(1, abs(re_part)):
+            raise ValueError(f"not real: {expr}")
+    return expr
+
+
 def build(node) -> sympy.Expr:
     """Build `node` directly with sympy (an oracle independent of the parser)."""
+    return _finite_real(_build(node))
+
+
+def _build(node) -> sympy.Expr:
     kind = node[0]
     if kind == "name":
         return _NAMES.get(node[1]) or {"pi": sympy.pi, "E": sympy.E}[node[1]]

@@ -85,7 +85,7 @@ class RationalFunctionField:
         return self.convert(x)
 
     def from_sympy(self, expr) -> RF:
-        expr = sp.sympify(expr)
+        expr = sp.sympify(expr, strict=True)
         extra = expr.free_symbols - set(self.symbols)
         if extra:
             raise ValueError(f"{expr} has symbols {extra} outside the field {self}")
@@ -125,7 +125,9 @@ class RationalFunctionField:
             return RationalFunctionField(set(self.symbols) | set(other.symbols))
         syms = getattr(other, "symbols", None) or getattr(other, "gens", None)
         if syms:
-            return RationalFunctionField(set(self.symbols) | {sp.sympify(s) for s in syms})
+            return RationalFunctionField(
+                set(self.symbols) | {sp.sympify(s, strict=True) for s in syms}
+            )
         raise TypeError(f"cannot unify {self} with {other!r}")
 
 

@@ -73,7 +73,7 @@ def unify_domains(*domains: Domain) -> Domain:
         gens = getattr(d, "symbols", None) or getattr(d, "gens", None)
         if not gens:
             raise TypeError(f"unsupported coefficient domain {d!r}")
-        syms |= {sp.sympify(g) for g in gens}
+        syms |= {sp.sympify(g, strict=True) for g in gens}
     return RationalFunctionField(syms) if syms else QQ
 
 

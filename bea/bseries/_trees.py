@@ -83,9 +83,30 @@ class TreeTable:
 
     # -- growth -------------------------------------------------------------
     def extend(self, n: int) -> TreeTable:
-        """Make sure every tree with at most ``n`` nodes has an id."""
-        while self.max_size < n:
-            self._add_size(self.max_size + 1)
+        """Make sure every tree with at most ``n`` nodes has an id.
+
+        Refuses (:class:`~bea.bseries._budget.TooManyTrees`, a ValueError) to grow
+        past the tree limit of :mod:`bea.bseries._budget`, checked from the known
+        counts before anything is enumerated.
+        """
+        if n <= self.max_size:
+            return self
+        from ._budget import check_size, progress_wanted
+
+        total = check_size(n, self.colours, what=f"a table of trees with up to {n} nodes")
+        bar = None
+        if progress_wanted() and total - len(self.size) > 20_000:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, initial=len(self.size), unit="tree", desc="trees", leave=False)
+        try:
+            while self.max_size < n:
+                self._add_size(self.max_size + 1)
+                if bar is not None:
+                    bar.update(len(self.size) - bar.n)
+        finally:
+            if bar is not None:
+                bar.close()
         return self
 
     def _multisets(self, total: int, start: int) -> Iterator[tuple[int, ...]]:
@@ -466,25 +487,40 @@ class RootedTree:
         return cls._from_key(build(root))
 
 
+#: Deepest nesting accepted by :func:`tree` (far above any order the engine reaches).
+MAX_TREE_DEPTH = 200
+
+
 def _parse(text: str) -> tuple:
     """Parse bracket notation into a canonical key; ValueError on bad input."""
     s = "".join(text.split())
     pos = 0
+    depth = 0
 
     def fail(msg: str):
-        caret = " " * pos + "^"
+        start = max(0, pos - 40)
+        shown = (
+            ("..." if start else "") + s[start : pos + 40] + ("..." if pos + 40 < len(s) else "")
+        )
+        caret = " " * (pos - start + (3 if start else 0)) + "^"
+        quoted = repr(text) if len(text) <= 80 else f"of {len(text)} characters"
         raise ValueError(
-            f"malformed tree {text!r}: {msg}\n  {s}\n  {caret}\n"
+            f"malformed tree {quoted}: {msg}\n  {shown}\n  {caret}\n"
             "expected bracket notation such as '[]' (one node), '[[]]' or '[[],[[]]]'"
             " (a node is '[' children separated by ',' ']'; an optional integer"
             " prefix gives a colour, e.g. '1[[]]')"
         )
 
     def node():
-        nonlocal pos
+        nonlocal pos, depth
+        depth += 1
+        if depth > MAX_TREE_DEPTH:
+            fail(f"nested more than {MAX_TREE_DEPTH} levels deep (a tree of that height)")
         start = pos
         while pos < len(s) and s[pos].isdigit():
             pos += 1
+        if pos - start > 6:
+            fail("colour has more than 6 digits")
         colour = int(s[start:pos]) if pos > start else 0
         if pos >= len(s) or s[pos] != "[":
             fail("expected '['")
@@ -492,6 +528,7 @@ def _parse(text: str) -> tuple:
         kids = []
         if pos < len(s) and s[pos] == "]":
             pos += 1
+            depth -= 1
             return (colour, ())
         while True:
             kids.append(node())
@@ -502,6 +539,7 @@ def _parse(text: str) -> tuple:
                 pos += 1
                 break
             fail("expected ',' or ']'")
+        depth -= 1
         return (colour, tuple(sorted(kids, reverse=True)))
 
     if not s:
@@ -541,9 +579,15 @@ def trees(n: int, colours: int = 1) -> list[RootedTree]:
 
 
 def count_trees(n: int, colours: int = 1) -> int:
-    """Number of rooted trees with ``n`` nodes (OEIS A000081 for one colour)."""
+    """Number of rooted trees with ``n`` nodes (OEIS A000081 for one colour), n ≤ 400.
+
+    Computed from the Euler-transform recurrence (:mod:`bea.bseries._budget`),
+    without enumerating the trees.
+    """
+    from ._budget import tree_count
+
     check_order(n)
-    return len(table(colours).ids(n)) if n else 0
+    return tree_count(n, colours)  # from the recurrence: nothing is enumerated
 
 
 class FreeTree:

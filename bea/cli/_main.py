@@ -398,7 +398,12 @@ def _cmd_derive(args, hyper) -> int:
             f"{args.order} --loss 'x**4/4 + y**2/2'"
         )
     progress = _announce(args.order, f"the modified equation of {key}")
-    me = bea.modified_equation(method, args.order, progress=progress and not coordinatewise)
+    me = bea.modified_equation(
+        method,
+        args.order,
+        progress=progress and not coordinatewise,
+        max_trees=_max_trees(args),
+    )
     field = signs = None
     if loss is not None:
         field = me.on(loss.loss_for(method), loss.variables)
@@ -465,7 +470,8 @@ def _cmd_loss(args, hyper) -> int:
         raise _coordinatewise_error(key, "bea loss")
     _check_losses(key, method, loss)
     progress = _announce(args.order, f"the modified loss of {key}")
-    ml = bea.ModifiedLoss(bea.modified_equation(method, args.order, progress=progress))
+    me = bea.modified_equation(method, args.order, progress=progress, max_trees=_max_trees(args))
+    ml = bea.ModifiedLoss(me)
     concrete = (
         _tidy(ml.on(loss.loss_for(method), loss.flat), loss.flat) if loss is not None else None
     )
@@ -507,12 +513,18 @@ def _cmd_loss(args, hyper) -> int:
 
 def _cmd_codegen(args, hyper) -> int:
     import bea.jax
+    from bea.jax._codegen import check_function_name
 
+    from ..bseries._budget import allow_trees
+
+    if args.function_name is not None:
+        check_function_name(args.function_name)  # before any derivation
     key, method, _ = _method(args.optimizer, hyper)
     if method.coordinatewise:
         raise _coordinatewise_error(key, "bea codegen")
     _announce(args.order, f"the modified {args.kind} of {key}")
-    source = bea.jax.module_source(method, args.order, kind=args.kind, name=args.function_name)
+    with allow_trees(_max_trees(args)):
+        source = bea.jax.module_source(method, args.order, kind=args.kind, name=args.function_name)
     _emit(source, args.out)
     return 0
 
@@ -688,6 +700,32 @@ def _cmd_demo(args, hyper) -> int:
 # --------------------------------------------------------------------------- parser
 
 
+def _cmd_cache(args, hyper) -> int:
+    from .._cache import default_cache
+
+    cache = default_cache()
+    if args.action == "clear":
+        removed = cache.clear()
+        print(f"removed {removed} file(s) from {cache.directory}")
+        return 0
+    info = cache.info()
+    if args.format == "json":
+        print(json.dumps(info, indent=2))
+        return 0
+    state = "on" if info["active"] else "off (BEA_CACHE=0)" if not info["enabled"] else "unusable"
+    where = "from BEA_CACHE_DIR" if os.environ.get("BEA_CACHE_DIR") else "set BEA_CACHE_DIR to move"
+    print(f"directory  {info['directory']} ({where})")
+    print(f"state      {state}")
+    print(f"entries    {info['entries']} ({info['bytes']} bytes)")
+    print(f"locks      {info['locks']}")
+    print(f"temporary  {info['temporary']} (left by interrupted writes; removed by 'clear')")
+    if info["other"]:
+        print(
+            f"other      {info['other']} (not regular files; 'clear' removes all but directories)"
+        )
+    return 0
+
+
 def _version() -> str:
     from .._version import __version__
 
@@ -735,6 +773,18 @@ def _derivation_arguments(parser: argparse.ArgumentParser, names: str) -> None:
     parser.add_argument("--format", choices=_FORMATS, default="text", help="output format")
     parser.add_argument("--loss", action="append", metavar="EXPR", help=_LOSS_HELP)
     parser.add_argument("--vars", metavar="x,y", help="the variables, in this order")
+    parser.add_argument("--force", action="store_true", help=_FORCE_HELP)
+
+
+_FORCE_HELP = (
+    "derive even when it needs more trees than the default limit (order 14 for one loss); "
+    "without it, such orders are refused with the tree count and a cost estimate"
+)
+
+
+def _max_trees(args) -> int | None:
+    """No limit on the trees enumerated with --force; else the default limit."""
+    return sys.maxsize if args.force else None
 
 
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, dict[str, bool]]]:
@@ -836,6 +886,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, dict[str, bool]]]:
     cg.add_argument(
         "--function-name", metavar="NAME", default=None, help="the generated function's name"
     )
+    cg.add_argument("--force", action="store_true", help=_FORCE_HELP)
 
     # verify
     ve = command(
@@ -879,6 +930,19 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, dict[str, bool]]]:
     )
     de.add_argument("--out-dir", default="bea-demo", help="where to write (default ./bea-demo)")
     de.add_argument("--fast", action="store_true", help="fewer step sizes")
+
+    # cache
+    ca = command(
+        "cache",
+        "show or clear the disk cache of derivations",
+        "Show where the disk cache of high-order derivations lives and what it holds\n"
+        "(info), or remove its files (clear). BEA_CACHE_DIR moves it; BEA_CACHE=0\n"
+        "turns it off. Invalid entries are detected, removed and recomputed on read.",
+        "  bea cache info\n  bea cache info --format json\n  bea cache clear",
+        _cmd_cache,
+    )
+    ca.add_argument("action", choices=("info", "clear"), help="what to do")
+    ca.add_argument("--format", choices=("text", "json"), default="text", help="output format")
 
     for name, parser in (("derive", d), ("loss", lo), ("codegen", cg), ("verify", ve)):
         opt_record(parser, name)
@@ -931,7 +995,23 @@ def _split_hyperparameters(argv: list[str], options: dict[str, dict[str, bool]])
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 1 failed check, 2 user error)."""
+    """Run the command line; returns the exit status (0 ok, 1 failed check, 2 user error).
+
+    Exact results may hold integers beyond Python's 4300-digit printing limit
+    (``99999**1000*x**2``); inputs are bounded by the parser, so the limit is
+    lifted while the command runs.
+    """
+    limit = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else None
+    if limit is not None:
+        sys.set_int_max_str_digits(0)
+    try:
+        return _main(argv)
+    finally:
+        if limit is not None:
+            sys.set_int_max_str_digits(limit)
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:

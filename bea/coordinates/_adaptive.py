@@ -60,7 +60,7 @@ class _Context:
     @staticmethod
     def _normal(u):
         """(±1, canonical u): positive rational factors dropped, sign pulled out."""
-        u = sympy.sympify(u)
+        u = sympy.sympify(u, strict=True)
         sgn = 1
         if u.is_Add:
             _, u = sympy.expand(u).as_content_primitive()
@@ -82,7 +82,7 @@ class _Context:
 
     def reduce(self, expr):
         """σ² = 1, |u| = σu for the recorded signs; sqrt((u)²) → σu."""
-        expr = sympy.sympify(expr)
+        expr = sympy.sympify(expr, strict=True)
         if expr.has(sympy.Pow):
             expr = expr.replace(
                 lambda e: (
@@ -109,7 +109,7 @@ class _CPoint:
         self.ctx = ctx
 
     def _scalar(self, c):
-        expr = sympy.sympify(c)
+        expr = sympy.sympify(c, strict=True)
         if isinstance(c, float):
             expr = sympy.Rational(repr(c))
         if expr.free_symbols & set(self.ctx.variables):
@@ -150,7 +150,7 @@ class _CPoint:
     def __truediv__(self, other):
         if isinstance(other, _CPoint):
             return self * other.apply(lambda y: 1 / y)
-        c = sympy.sympify(other)
+        c = sympy.sympify(other, strict=True)
         return self * (1 / c)
 
     def __rtruediv__(self, other):
@@ -163,7 +163,7 @@ class _CPoint:
 
     def apply(self, func):
         ctx = self.ctx
-        body = sympy.sympify(func(_Y))
+        body = sympy.sympify(func(_Y), strict=True)
         rows = []
         for r in self.rows:
             delta = [S.Zero, *r[1:]]
@@ -305,7 +305,7 @@ def sign_cases(expr, signs):
 
 def is_zero(expr, signs=()) -> bool:
     """Exact zero test for expressions with sign symbols σ = ±1 (every case checked)."""
-    for case in sign_cases(sympy.sympify(expr), signs):
+    for case in sign_cases(sympy.sympify(expr, strict=True), signs):
         if sympy.cancel(sympy.together(sympy.expand(case))) != 0:
             return False
     return True

@@ -30,9 +30,11 @@ derivative of ∇L, never a Hessian:
   Every tree vector, combination and derivative function is built once;
 * derivatives of consecutive orders in one sum share a pass:
   cA ∇^{k+2}L[F, X, ·] + cB ∇^{k+3}L[F, a, Y, ·] is cB times one jvp of
-  Φ(p, v) = ∇^{k+2}L(p)[F, v, ·] at (params, a) along (Y, cA/cB·X). For
-  gradient descent at order 2 the whole h² correction is one such jvp after
-  one HVP, ∇³L[g, g] − 12/h² ∇²L(−h/2 g − h²/3 ∇²Lg), scaled by −h²/12;
+  Φ(p, v) = ∇^{k+2}L(p)[F, v, ·] at (params, a) along (Y, cA/cB·X). The
+  factor taken out is the one with the lower power of h, so no coefficient
+  divides by h and the code is finite at h = 0 (a traced h = 0 under vmap, or
+  h = 1e-300). For gradient descent at order 2 everything beyond −g is one
+  such jvp after one HVP: ∇³L[g, −h²/12 g] + ∇²L(−h/2 g − h²/3 ∇²Lg);
 * when the plan nests jvps beyond HVPs, the loss is wrapped in
   ``jax.checkpoint`` with the ``everything_saveable`` policy: nothing is
   recomputed, but XLA no longer merges common subexpressions across the
@@ -80,11 +82,17 @@ Array([-1.05, -2.1 ], dtype=float32)
 
 from __future__ import annotations
 
+import ast
+import builtins
+import keyword
+import math
 import numbers
 import re
+from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import sympy as sp
 
 from .._deprecation import renamed_keyword
@@ -92,6 +100,8 @@ from .._dispatch import as_method
 from .._dispatch import modified_equation as _bea_modified_equation
 from .._dispatch import modified_loss as _bea_modified_loss
 from .._inputs import check_order
+from ..methods._base import Engine
+from ..methods._programs import Optimizer
 from ..results._render import superscript
 from ._plan import Plan, field_plan, loss_plan
 from ._printer import (
@@ -113,7 +123,13 @@ from ._printer import (
     TupleExpr,
 )
 
-__all__ = ["modified_field", "modified_loss", "module_source", "plan_cost"]
+__all__ = [
+    "check_function_name",
+    "modified_field",
+    "modified_loss",
+    "module_source",
+    "plan_cost",
+]
 
 
 # ----------------------------------------------------------------------------
@@ -125,8 +141,8 @@ def _check_h(h):
     if isinstance(h, bool):
         raise ValueError(f"h must be a positive step size, got {h!r}")
     if isinstance(h, numbers.Real):
-        if not h > 0:
-            raise ValueError(f"h must be a positive step size, got h={h!r}; e.g. h=0.1")
+        if not (h > 0 and math.isfinite(h)):
+            raise ValueError(f"h must be a positive finite step size, got h={h!r}; e.g. h=0.1")
         return h
     if isinstance(h, jax.core.Tracer):
         return h
@@ -139,13 +155,56 @@ def _check_h(h):
             f"h must be a scalar step size, got an array of shape {arr.shape}; to sweep several "
             "step sizes, jax.vmap over h"
         )
-    if not bool(arr > 0):
-        raise ValueError(f"h must be a positive step size, got h={h!r}")
+    if not bool((arr > 0) & jnp.isfinite(arr)):
+        raise ValueError(f"h must be a positive finite step size, got h={h!r}")
     return h
 
 
 def _check_method(method):
-    return as_method(method)
+    method = as_method(method)
+    if method.kind.engine is Engine.COORDINATES:
+        raise ValueError(
+            f"{method!r} acts coordinate by coordinate (sign, RMSProp, Adam): its modified "
+            "equation is not a B-series, so it has no tree form to generate JAX code from. "
+            "Derive its modified flow on a concrete loss with "
+            "bea.modified_equation(method, order).on(loss, variables), or run the optimizer "
+            "itself with bea.jax.as_optax(method, learning_rate)"
+        )
+    return method
+
+
+def check_function_name(name: str) -> str:
+    """``name`` if it can name the generated function; ValueError saying why otherwise.
+
+    It must be a Python identifier that is not a keyword (``class``), not a
+    builtin (``sum``, ``print``: the module would shadow it, and the generated
+    code calls ``sum``) and not a name the module defines or imports (``jax``,
+    ``jnp``, ``_vdot``) or uses for its arguments and locals (``h``,
+    ``loss_fn``, ...).
+
+    >>> check_function_name("gd_field")
+    'gd_field'
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"the function name must be a str, got {type(name).__name__}: {name!r}")
+    fix = "choose another name, e.g. 'gd_field'"
+    if not name.isidentifier() or not name.isascii():
+        raise ValueError(
+            f"the function name must be a Python identifier (letters, digits, '_'; not "
+            f"starting with a digit), got {name!r}; {fix}"
+        )
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        raise ValueError(f"the function name {name!r} is a Python keyword; {fix}")
+    if name in dir(builtins):
+        raise ValueError(
+            f"the function name {name!r} would shadow the Python builtin {name}(); {fix}"
+        )
+    if name in _RESERVED or re.fullmatch(_TAKEN, name):
+        raise ValueError(
+            f"the function name {name!r} is taken by the generated module (its imports jax "
+            f"and jnp, the helper _vdot, arguments and locals); {fix}"
+        )
+    return name
 
 
 def _check_loss_fn(loss_fn):
@@ -179,8 +238,44 @@ def _is_float(dtype) -> bool:
     return jnp.issubdtype(dtype, jnp.floating)
 
 
-def _hyper_values(symbols, params) -> dict[str, float]:
-    """Numeric values for the symbolic method parameters, by symbol name."""
+def _hyper_value(name: str, value) -> float:
+    """A real, finite number for the method parameter ``name``; strings are never evaluated."""
+    if isinstance(value, sp.Basic):
+        number = value.is_number and value.is_real is not False
+        value = float(value) if number and value.is_finite is not False else None
+    elif isinstance(value, (str, bytes)):
+        raise TypeError(
+            f"hyperparameters[{name!r}] is the string {value!r}; give a number, e.g. "
+            f"hyperparameters={{{name!r}: 0.9}} (strings are not evaluated)"
+        )
+    elif isinstance(value, bool) or not isinstance(
+        value, (numbers.Real, np.number, np.ndarray, jax.Array)
+    ):
+        raise TypeError(
+            f"hyperparameters[{name!r}] must be a real number, got {type(value).__name__} "
+            f"{value!r}; e.g. hyperparameters={{{name!r}: 0.9}}"
+        )
+    else:
+        arr = np.asarray(value)
+        if arr.shape != () or not (
+            np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
+        ):
+            raise TypeError(f"hyperparameters[{name!r}] must be a real scalar, got {value!r}")
+        value = float(arr)
+    if value is None or not math.isfinite(value):
+        raise ValueError(f"hyperparameters[{name!r}] must be a finite real number, got {value!r}")
+    return value
+
+
+def _hyper_values(symbols, params, method=None) -> dict[str, float]:
+    """Numeric values for the symbolic method parameters, by symbol name.
+
+    Values are numbers (int, float, numpy or exact sympy numbers); they go
+    through the method's own hyperparameter check, so ``{"beta": 1.0}`` for
+    heavy ball raises the ValueError that ``bea.optimizers.heavy_ball(1)`` does.
+    """
+    if params is not None and not isinstance(params, Mapping):
+        raise TypeError(f"hyperparameters must be a dict such as {{'beta': 0.9}}, got {params!r}")
     params = dict(params or {})
     named = {}
     for key, value in params.items():
@@ -198,7 +293,10 @@ def _hyper_values(symbols, params) -> dict[str, float]:
             f"hyperparameters names {sorted(unknown)}, which the method's coefficients do not use "
             f"(they use {[s.name for s in symbols] or 'no symbols'})"
         )
-    return {s.name: float(sp.sympify(named[s.name])) for s in symbols}
+    values = {s.name: _hyper_value(s.name, named[s.name]) for s in symbols}
+    if isinstance(method, Optimizer):
+        method.check_values(values)
+    return values
 
 
 # ----------------------------------------------------------------------------
@@ -334,7 +432,7 @@ def _body(plan: Plan, h: str) -> list:
 def _potential_body(form: tuple, h: str) -> list:
     """Statements of ``def field(params, *args)`` for a field a∇L + b∇²L∇L = ∇Φ."""
     (ra, ka), (rb, kb) = form
-    half_b = Coefficient(sp.factor(sp.sympify(rb) / 2), kb, h)
+    half_b = Coefficient(sp.factor(sp.sympify(rb, strict=True) / 2), kb, h)
     phi = Sum(
         [
             Scaled(Coefficient(ra, ka, h), Name("value")),
@@ -544,15 +642,46 @@ def module_source(method, order: int, kind: str = "field", name: str | None = No
     """
     if kind not in ("field", "loss"):
         raise ValueError(f'kind must be "field" or "loss", got {kind!r}')
-    name = name or f"modified_{kind}"
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"name must be a Python identifier, got {name!r}")
+    name = check_function_name(f"modified_{kind}" if name is None else name)
     order = check_order(order)
     plan, formula = _field_parts(method, order) if kind == "field" else _loss_parts(method, order)
     return PythonPrinter().doprint(_module(plan, formula, method, order, kind, name))
 
 
+def _check_generated(source: str) -> None:
+    """Refuse to run ``source`` unless it has the shape of a generated module.
+
+    A second line of defence behind the printer's escaping: the module may hold
+    only its docstring, ``import jax`` / ``import jax.numpy as jnp`` and function
+    definitions, and string constants only as docstrings.
+    """
+    tree = ast.parse(source)
+    docstrings = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.FunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                docstrings.add(id(first.value))
+    problems = [
+        type(stmt).__name__
+        for stmt in tree.body
+        if not isinstance(stmt, (ast.Import, ast.FunctionDef))
+        and not (isinstance(stmt, ast.Expr) and id(stmt.value) in docstrings)
+    ]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
+            if id(node) not in docstrings:
+                problems.append(f"string constant {node.value!r}")
+        elif isinstance(node, ast.ImportFrom):
+            problems.append("from-import")
+        elif isinstance(node, ast.Import):
+            problems += [a.name for a in node.names if a.name not in ("jax", "jax.numpy")]
+    if problems:  # pragma: no cover - the printer escapes everything first
+        raise RuntimeError(f"generated code has unexpected content ({problems[:3]}); not run")
+
+
 def _compile(source: str, name: str):
+    _check_generated(source)
     namespace: dict = {}
     exec(compile(source, f"<bea.jax generated {name}>", "exec"), namespace)
     return namespace[name]
@@ -565,7 +694,7 @@ def _build(kind, loss_fn, method, order, h, params):
     plan, formula = _field_parts(method, order) if kind == "field" else _loss_parts(method, order)
     name = f"modified_{kind}"
     source = PythonPrinter().doprint(_module(plan, formula, method, order, kind, name))
-    hyper = _hyper_values(plan.symbols, params)
+    hyper = _hyper_values(plan.symbols, params, method)
     fn = _compile(source, name)(_checked_loss(loss_fn), h, **hyper)
     fn.source = source
     fn.cost = plan.cost()
@@ -654,7 +783,7 @@ def _equation_field(equation, loss_fn, h, params, title: str, symbol: str = "f̃
         symbol=symbol,
     )
     source = PythonPrinter().doprint(module)
-    hyper = _hyper_values(plan.symbols, params)
+    hyper = _hyper_values(plan.symbols, params, equation.method)
     factory = _compile(source, name)
     fn = factory(_checked_loss(loss_fn), h, **hyper)
     fn.source = source

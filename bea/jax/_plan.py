@@ -183,46 +183,73 @@ class _Planner:
             self.dfuns[("vfun", *fixed)] = name
         return name
 
+    def _lin(self, vector: str, coefficient: tuple) -> str:
+        """Name of ``r h^k · vector`` for ``coefficient = (r, k)``."""
+        name = self._new()
+        self.plan.steps.append(Step("lin", name, (vector,), coefficients=(coefficient,)))
+        self.labels[name] = name
+        return name
+
     def fuse(self, pending: list) -> list:
         """Parts c·∇^{m+1}L[fixed..., free, ·] of a sum, pairing derivatives to save passes.
 
         Two terms cA ∇^{k+2}L[F, X, ·] + cB ∇^{k+3}L[F, a, Y, ·] are one jvp of
         Φ(p, v) = ∇^{k+2}L(p)[F, v, ·] at (params, a) along (Y, cA/cB X), times cB:
         the derivative along X rides on the tangent of v. With Y = a the outer
-        tangent repeats the inner one, which XLA merges. Pairs are fused only when
-        neither derivative exists yet and cB is a number (no method parameters).
+        tangent repeats the inner one, which XLA merges. The factor taken out is
+        the one with the lower power of h, so no coefficient divides by h and the
+        code is finite at h = 0: cA times the jvp along (cB/cA Y, X), or, when
+        Y = a, ±cA times the jvp at (params, ρa) along (ρa, ±X) with
+        ρ² = |cB/cA| (a half-integer power of h), which keeps the inner and
+        outer tangents one vector. Pairs are fused only when neither derivative exists yet and the
+        factor divided by is a number (no method parameters).
         """
         out: list[tuple[tuple, str]] = []
         used: set[int] = set()
         for i, (c_b, fixed_b, free_b) in enumerate(pending):
             if i in used or not fixed_b or (fixed_b, free_b) in self.derivs:
                 continue
-            if sp.sympify(c_b[0]).free_symbols:
+            if sp.sympify(c_b[0], strict=True).free_symbols:
                 continue
             for j, (c_a, fixed_a, free_a) in enumerate(pending):
                 if j in used or j == i or fixed_a != fixed_b[:-1]:
                     continue
                 if (fixed_a, free_a) in self.derivs:
                     continue
+                ratio = (
+                    sp.sympify(c_a[0], strict=True) / sp.sympify(c_b[0], strict=True),
+                    c_a[1] - c_b[1],
+                )
+                if ratio[1] < 0 and sp.sympify(c_a[0], strict=True).free_symbols:
+                    continue  # no exact numeric factor to take out without 1/h
                 used |= {i, j}
-                ratio = (sp.sympify(c_a[0]) / sp.sympify(c_b[0]), c_a[1] - c_b[1])
-                w = free_a
-                if ratio != (1, 0):
-                    w = self._new()
-                    self.plan.steps.append(Step("lin", w, (free_a,), coefficients=(ratio,)))
-                    self.labels[w] = w
+                a = fixed_b[-1]
+                w, y, outer, primal = free_a, free_b, c_b, a
+                if ratio[1] < 0:  # take out the lower power of h: finite at h = 0
+                    outer = c_a
+                    q, k = 1 / ratio[0], -ratio[1]  # cB/cA = q h^k, k > 0
+                    if free_b == a:
+                        # cA(∇²[X] + q h^k ∇³[a, a]) = ±cA(∇²[±X] + ∇³[ρa, ρa]), ρ² = |q| h^k:
+                        # primal and tangent stay one vector, as in the form without ρ
+                        if q < 0:
+                            outer = (-c_a[0], c_a[1])
+                            w = self._lin(free_a, (-1, 0))
+                        primal = y = self._lin(a, (sp.sqrt(abs(q)), sp.Rational(k, 2)))
+                    else:
+                        y = self._lin(free_b, (q, k))
+                elif ratio != (1, 0):
+                    w = self._lin(free_a, ratio)
                 fn = self.vfun(fixed_a)
                 name = self._new()
-                a = fixed_b[-1]
                 m = len(fixed_b) + 1
-                args = ", ".join(self.labels[x] for x in (*fixed_b, free_b))
+                args = ", ".join(self.labels[x] for x in (*fixed_b[:-1], primal, y))
                 inner = ", ".join([*(self.labels[x] for x in fixed_a), self.labels[w]])
                 label = f"∇{superscript(m + 1)}L[{args}] + ∇{superscript(m)}L[{inner}]"
                 self.plan.steps.append(
-                    Step("fused", name, (fn, a, free_b, w), order=m, label=label)
+                    Step("fused", name, (fn, primal, y, w), order=m, label=label)
                 )
                 self.labels[name] = name
-                out.append((c_b, name))
+                out.append((outer, name))
                 break
         for i, (c, fixed, free) in enumerate(pending):
             if i not in used:

@@ -5,6 +5,15 @@ Generated code is built as a tree of the node classes below and rendered by
 pattern of sympy's code printers). Nothing is pasted from string templates:
 every statement and expression of a generated module is a node.
 
+Nothing user-given is pasted as code. Names (variables, functions, imports,
+keywords) must be Python identifiers, optionally dotted, and not keywords;
+docstrings and comments are escaped (backslashes, quotes, line breaks and
+non-printable characters), and exact coefficients are printed from a whitelist
+of sympy node types (integers, rationals, identifier-named symbols, + * / and
+integer powers). Anything else raises ``ValueError`` while printing, so a
+method named ``'x' + 3 * '"' + '; import os'`` ends up as text in a docstring, never as a
+statement.
+
 Example
 -------
 >>> body = [Assign("y", Call(Name("jax.numpy.sin"), [Name("x")])), Return(Name("y"))]
@@ -16,6 +25,9 @@ def f(x):
 
 from __future__ import annotations
 
+import ast
+import keyword
+import math
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -95,10 +107,12 @@ class Lambda:
 
 @dataclass(frozen=True)
 class Coefficient:
-    """The number ``r * h**k`` (``r / h**-k`` when k < 0): r an exact sympy number or expression."""
+    """The number ``r * h**k`` (``r / h**-k`` when k < 0): r an exact sympy number or expression.
+
+    k is an int, or a positive half-integer (``h**1.5``)."""
 
     r: sp.Expr
-    k: int
+    k: int | sp.Rational
     h: str = "h"
 
 
@@ -183,12 +197,12 @@ class PythonPrinter:
 
     # -- expressions --------------------------------------------------------------
     def _expr(self, node) -> str:
-        if isinstance(node, str):
-            return node
+        if isinstance(node, str):  # a bare string is a name
+            return _dotted(node)
         return self._print(node, 0)
 
     def _print_Name(self, node: Name, level: int) -> str:
-        return node.id
+        return _dotted(node.id)
 
     def _print_Starred(self, node: Starred, level: int) -> str:
         return "*" + self._expr(node.value)
@@ -197,7 +211,7 @@ class PythonPrinter:
         return self._expr(node.func) + "(" + ", ".join(self._expr(a) for a in node.args) + ")"
 
     def _print_Keyword(self, node: Keyword, level: int) -> str:
-        return node.name + "=" + self._expr(node.value)
+        return _identifier(node.name) + "=" + self._expr(node.value)
 
     def _print_TupleExpr(self, node: TupleExpr, level: int) -> str:
         items = [self._expr(i) for i in node.items]
@@ -212,7 +226,13 @@ class PythonPrinter:
         )
 
     def _print_Coefficient(self, node: Coefficient, level: int) -> str:
-        r = sp.sympify(node.r)
+        r = sp.sympify(node.r, strict=True)
+        k = sp.Rational(node.k)
+        if k.q != 1:  # a half-integer power, h**(3/2): written as a float exponent
+            if k <= 0:
+                raise ValueError(f"cannot print h**{k}: only positive fractional powers")
+            power = f"{node.h}**{float(k)!r}"
+            return power if r == 1 else _number(r) + " * " + power
         if node.k < 0:  # r / h**|k|
             power = node.h if node.k == -1 else f"{node.h}**{-node.k}"
             return _number(r) + " / " + power
@@ -247,7 +267,7 @@ class PythonPrinter:
 
     # -- statements ---------------------------------------------------------------
     def _print_Comment(self, node: Comment, level: int) -> str:
-        return self.indent * level + "# " + node.text + "\n"
+        return self.indent * level + "# " + _comment(node.text) + "\n"
 
     def _print_Assign(self, node: Assign, level: int) -> str:
         if isinstance(node.target, TupleExpr):  # a, b = ...
@@ -256,7 +276,7 @@ class PythonPrinter:
             target = self._expr(node.target)
         line = self.indent * level + target + " = " + self._expr(node.value)
         if node.comment:
-            line += "  # " + node.comment
+            line += "  # " + _comment(node.comment)
         return line + "\n"
 
     def _print_Return(self, node: Return, level: int) -> str:
@@ -265,7 +285,7 @@ class PythonPrinter:
     def _print_FunctionDef(self, node: FunctionDef, level: int) -> str:
         pad = self.indent * level
         params = ", ".join(self._expr(p) for p in node.params)
-        out = f"{pad}def {node.name}({params}):\n"
+        out = f"{pad}def {_identifier(node.name)}({params}):\n"
         if node.docstring:
             out += _docstring(node.docstring, pad + self.indent)
             if node.body and isinstance(node.body[0], FunctionDef):
@@ -283,8 +303,8 @@ class PythonPrinter:
         return out
 
     def _print_Import(self, node: Import, level: int) -> str:
-        alias = f" as {node.alias}" if node.alias else ""
-        return self.indent * level + f"import {node.module}{alias}\n"
+        alias = f" as {_identifier(node.alias)}" if node.alias else ""
+        return self.indent * level + f"import {_dotted(node.module)}{alias}\n"
 
     def _print_Module(self, node: Module, level: int) -> str:
         out = _docstring(node.docstring, "") + "\n"
@@ -292,6 +312,89 @@ class PythonPrinter:
         for stmt in node.body:
             out += "\n\n" + self._print(stmt)
         return out
+
+
+def _identifier(name: str) -> str:
+    """``name`` if it is a Python identifier and not a keyword; ValueError otherwise."""
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        raise ValueError(
+            f"cannot print {name!r} as a name in generated code: expected a Python identifier "
+            "that is not a keyword, such as 'beta' or 'modified_field'"
+        )
+    return name
+
+
+def _dotted(name: str) -> str:
+    """A dotted name such as ``jax.numpy.sin``, each part an identifier."""
+    if not isinstance(name, str):
+        raise ValueError(f"cannot print {name!r} as a name in generated code")
+    for part in name.split("."):
+        _identifier(part)
+    return name
+
+
+def _escape(text: str) -> str:
+    """``text`` escaped for the inside of a triple-quoted, non-raw literal (line breaks kept).
+
+    Backslashes and double quotes are escaped, so the literal cannot end early;
+    other non-printable characters (``\\r``, ``\\0``, ``\\u2028``, ...) become
+    their escapes.
+    """
+    out = []
+    for c in str(text):
+        if c == "\\":
+            out.append("\\\\")
+        elif c == '"':
+            out.append('\\"')
+        elif c == "\n" or c.isprintable():
+            out.append(c)
+        else:
+            out.append(repr(c)[1:-1])
+    return "".join(out)
+
+
+def _comment(text: str) -> str:
+    """A one-line comment: line breaks and non-printable characters are escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
+_NUMBER_NODES = (
+    ast.Expression,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.Add,
+    ast.Sub,
+    ast.Mult,
+    ast.Div,
+    ast.Pow,
+    ast.USub,
+    ast.UAdd,
+    ast.Load,
+)
+
+
+def _checked_source(text: str, names: set) -> str:
+    """``text`` if it is arithmetic on int literals and the given names; ValueError otherwise."""
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        tree = None
+    ok = tree is not None
+    for node in ast.walk(tree) if ok else ():
+        if isinstance(node, ast.Constant):
+            ok = type(node.value) is int
+        elif isinstance(node, ast.Name):
+            ok = node.id in names
+        else:
+            ok = isinstance(node, _NUMBER_NODES)
+        if not ok:
+            break
+    if not ok:
+        raise ValueError(
+            f"cannot print the coefficient {text!r} in generated code: expected exact "
+            "arithmetic (+ - * / and integer powers) on integers and method parameters"
+        )
+    return text
 
 
 def _number(r: sp.Expr) -> str:
@@ -302,13 +405,18 @@ def _number(r: sp.Expr) -> str:
         return f"{r.p}/{r.q}"
     if r.is_Symbol:
         return str(r)
-    if r.free_symbols and all(s.name.isidentifier() for s in r.free_symbols):
-        return "(" + str(r) + ")"
-    return repr(float(r))
+    if r.free_symbols and all(
+        s.name.isidentifier() and not keyword.iskeyword(s.name) for s in r.free_symbols
+    ):
+        return "(" + _checked_source(str(r), {s.name for s in r.free_symbols}) + ")"
+    value = float(r)
+    if not math.isfinite(value):
+        raise ValueError(f"cannot print the coefficient {r} = {value} in generated code")
+    return repr(value)
 
 
 def _docstring(text: str, pad: str) -> str:
-    lines = text.strip("\n").split("\n")
+    lines = _escape(text).strip("\n").split("\n")
     if len(lines) == 1:
         return f'{pad}"""{lines[0]}"""\n'
     body = "\n".join((pad + line) if line.strip() else "" for line in lines[1:])

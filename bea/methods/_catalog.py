@@ -81,9 +81,13 @@ def heavy_ball(beta=BETA) -> Optimizer:
     θ' = −1/(1−β) ∇[L + h(1+β)/(4(1−β)²) ‖∇L‖²] + O(h²)
     (Kovachki & Stuart 2021; Ghosh et al. 2023). State: the previous iterate.
     """
-    _check_beta(beta, "heavy_ball")
     return Optimizer(
-        _heavy_ball_rule, lambda x: (x,), name="heavy_ball", doc=heavy_ball.__doc__, beta=beta
+        _heavy_ball_rule,
+        lambda x: (x,),
+        name="heavy_ball",
+        doc=heavy_ball.__doc__,
+        check=lambda beta: _check_beta(beta, "heavy_ball"),
+        beta=beta,
     )
 
 
@@ -99,9 +103,13 @@ def ema_momentum(beta=BETA) -> Optimizer:
     Written over points with u = h·m: ``u = beta*u - (1-beta)*step(x)``,
     ``x = x - u``; this is heavy ball with step h(1−β). State: u (starts at 0).
     """
-    _check_beta(beta, "ema_momentum")
     return Optimizer(
-        _ema_rule, lambda x: (0 * x,), name="ema_momentum", doc=ema_momentum.__doc__, beta=beta
+        _ema_rule,
+        lambda x: (0 * x,),
+        name="ema_momentum",
+        doc=ema_momentum.__doc__,
+        check=lambda beta: _check_beta(beta, "ema_momentum"),
+        beta=beta,
     )
 
 
@@ -113,9 +121,13 @@ def _nesterov_rule(x, state, step, beta):
 
 def nesterov(beta=BETA) -> Optimizer:
     """Nesterov momentum: y = x + β(x − x_prev), x⁺ = y − h∇L(y). State: x_prev."""
-    _check_beta(beta, "nesterov")
     return Optimizer(
-        _nesterov_rule, lambda x: (x,), name="nesterov", doc=nesterov.__doc__, beta=beta
+        _nesterov_rule,
+        lambda x: (x,),
+        name="nesterov",
+        doc=nesterov.__doc__,
+        check=lambda beta: _check_beta(beta, "nesterov"),
+        beta=beta,
     )
 
 
@@ -137,8 +149,13 @@ def usam(c=C) -> Optimizer:
 
     Over points: ``y = x - c*step(x)`` (the ascent step), ``x + step(y)``.
     """
-    _check_positive(c, "usam: c")
-    return Optimizer(_usam_rule, name="usam", doc=usam.__doc__, c=c)
+    return Optimizer(
+        _usam_rule,
+        name="usam",
+        doc=usam.__doc__,
+        check=lambda c: _check_positive(c, "usam: c"),
+        c=c,
+    )
 
 
 def _sgd_rule(m):

@@ -70,6 +70,10 @@ class Optimizer(Method):
         relabellings of the losses (random reshuffling: the expected map).
     hyperparameters : values passed to ``rule`` as keywords; numbers or
         sympy symbols (coefficients are then exact rational functions of them).
+    check : callable ``check(**hyperparameters)`` raising ``ValueError`` for
+        values outside the method's domain (e.g. β = 1 for heavy ball); it runs
+        on construction and again when symbols are given values
+        (:meth:`check_values`, :meth:`with_values`, :meth:`numeric_hyperparameters`).
     """
 
     def __init__(
@@ -83,6 +87,7 @@ class Optimizer(Method):
         average: bool = False,
         coordinatewise: bool = False,
         doc: str | None = None,
+        check: Callable[..., None] | None = None,
         **hyperparameters: Any,
     ) -> None:
         if not callable(rule):
@@ -116,6 +121,9 @@ class Optimizer(Method):
         self._hyper = MappingProxyType(dict(hyperparameters))
         #: the extra keywords (grad, ops, h) a coordinate-wise rule asks for
         self.extras = frozenset(extras)
+        self._check = check
+        if check is not None:
+            check(**self._hyper)
         self.__doc__ = doc or rule.__doc__
         self._cache: dict[int, BSeries] = {}
 
@@ -159,8 +167,28 @@ class Optimizer(Method):
             average=self.average,
             coordinatewise=self.coordinatewise,
             doc=self.__doc__,
+            check=self._check,
             **hp,
         )
+
+    def check_values(self, values: dict) -> None:
+        """Check that giving the symbols these values keeps the method valid.
+
+        ``values`` maps symbols or symbol names to numbers (``{"beta": 0.9}``);
+        the hyperparameters with the symbols replaced go through the method's
+        own check, so ``heavy_ball(beta)`` with ``{"beta": 1.0}`` raises the
+        ValueError that ``heavy_ball(beta=1)`` raises.
+        """
+        if self._check is None:
+            return
+        by_name = {(k.name if isinstance(k, sp.Symbol) else str(k)): v for k, v in values.items()}
+        hp = {}
+        for k, v in self.hyperparameters.items():
+            if isinstance(v, sp.Basic) and v.free_symbols:
+                known = {s: exact(by_name[s.name]) for s in v.free_symbols if s.name in by_name}
+                v = v.xreplace(known)
+            hp[k] = v
+        self._check(**hp)
 
     # -- analysis ------------------------------------------------------------------
     def _exact_hyper(self) -> dict:
@@ -218,6 +246,8 @@ class Optimizer(Method):
                     )
                 v = float(v)
             out[k] = v
+        if self._check is not None:
+            self._check(**out)
         return out
 
     def jax(self, grads, h: float, **values):

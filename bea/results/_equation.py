@@ -173,6 +173,11 @@ def _fields_for(field, variables, colours: int) -> list[sp.Matrix]:
 
 
 def _one_field(field, variables) -> sp.Matrix:
+    if isinstance(field, sp.Expr) and field.has(sp.zoo, sp.oo, -sp.oo, sp.nan, sp.I):
+        raise ValueError(
+            f"a loss must be finite and real, got {field}; check for division by zero, "
+            "log(0) or roots of negative numbers"
+        )
     if isinstance(field, sp.Expr) and not isinstance(field, sp.MatrixBase):
         unknown = field.free_symbols - set(variables)
         _ = unknown  # parameters (e.g. h, β) may appear; they are constants here
@@ -202,10 +207,12 @@ def _log(series: BSeries, progress: bool = False) -> BSeries:
     import hashlib
 
     from .._version import __version__
+    from ._log_check import checked_log, log_payload
 
     text = "|".join(map(str, series.coeffs))
     key = {
         "kind": "bseries-log",
+        "format": 2,
         "bea": __version__,
         "colours": series.colours,
         "max_nodes": series.max_nodes,
@@ -213,14 +220,14 @@ def _log(series: BSeries, progress: bool = False) -> BSeries:
     }
 
     def compute():
-        omega = series.log(progress=progress)
-        return {"coefficients": [str(v) for v in omega.coeffs]}
+        return log_payload(series.log(progress=progress))
 
-    payload = cache.get_or_compute(key, compute)
-    coeffs = [QQ.convert(Fraction(c)) for c in payload["coefficients"]]
-    if len(coeffs) != len(series.coeffs):
-        raise RuntimeError("cached modified equation has the wrong number of trees")
-    return BSeries(series.table, QQ, coeffs, QQ.zero, series.max_nodes)
+    def parse(text: str):  # one exact rational, "-1/12", as an element of QQ
+        return QQ.convert(Fraction(text))
+
+    # a stored entry that fails its checks (schema, tree counts, invariants of a
+    # log) is reported, removed and recomputed; see bea.results._log_check
+    return cache.get_or_compute(key, compute, decode=lambda p: checked_log(series, p, parse))
 
 
 def tree_modified_equation(method: Method, order: int, progress: bool = False) -> ModifiedEquation:

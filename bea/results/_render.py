@@ -79,7 +79,9 @@ def _single(k: int, c: sp.Expr, term: str, latex: bool, h: str) -> tuple[str, st
 def _render(groups, order: int | None, latex: bool, h: str) -> str:
     parts: list[tuple[str, str]] = []
     for k, terms in groups:
-        terms = [(sp.sympify(c), t) for c, t in terms if sp.sympify(c) != 0]
+        terms = [
+            (sp.sympify(c, strict=True), t) for c, t in terms if sp.sympify(c, strict=True) != 0
+        ]
         if not terms:
             continue
         if len(terms) == 1:
