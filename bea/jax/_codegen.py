@@ -52,17 +52,21 @@ order 1: grad + 1 HVP; order 2: grad + 1 HVP + 1 fused product; order 3: the
 same with 2 fused products; order 4: grad + 1 HVP + 4 fused ∇³L products + 1
 fused ∇⁴L + 1 ∇³L + 1 ∇⁴L. On a 1.1M-parameter MLP (``benchmarks/codegen.py``,
 CPU, ratios to one jitted gradient, float64 and float32 alike) XLA counts
-2.96× the gradient's flops at order 1, 6.2× at order 2, 11.4× at order 3 and
-36.5× at order 4, and its memory estimate is 2.4×, 4.3×, 6.7×, 19.3×; one
-shared linearisation without the checkpoint counts 7.2×, 12.4×, 39.3× flops
-and 5.6×, 7.5×, 21.5× memory at orders 2–4. Wall time follows the
-flops: ≈ 3.0×, 6.7–7.1×, 11.2–12.4×, 33–34× (noisy on a shared machine).
+2.96× the gradient's flops at order 1, 7.2× at order 2, 12.7× at order 3 and
+40.7× at order 4, and its memory estimate is 2.4×, 4.5×, 7.5×, 21.1×. The
+form that took out the higher power of h (and divided by h², not finite at
+h = 0) counted 6.2×, 11.4×, 36.5× flops and 4.3×, 6.7×, 19.3× memory at
+orders 2–4, measured side by side; one shared linearisation without the
+checkpoint counted 7.2×, 12.4×, 39.3× flops and 5.6×, 7.5×, 21.5× memory.
+Wall time follows the flops: ≈ 3.0×, 7.0×, 12.5×, 28–34× (noisy on a
+shared machine).
 At order 1 the flops are a floor: for a dense layer an exact ∇²L·v costs
 two gradients' matrix products whichever way it is taken. Peak memory depends
 on XLA's scheduler as much as on the code: with
 ``XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=false`` (CPU,
 memory-first scheduling; ``benchmarks/codegen.py --memory-scheduler``) the
-estimates at orders 1–4 are 2.5×, 4.0×, 5.8×, 12.5×, at the same speed.
+estimates at orders 1–4 were 2.5×, 4.0×, 5.8×, 12.5× (with the form above
+that divided by h²), at the same speed.
 
 Memory stays O(n): a handful of parameter-sized vectors plus the
 intermediates of one nested forward-over-reverse pass.
