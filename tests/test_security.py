@@ -196,3 +196,22 @@ def test_strict_sympify_refuses_strings(tmp_path):
     with pytest.raises(sp.SympifyError):
         sp.sympify(_payload(sentinel), strict=True)
     assert not sentinel.exists()
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "import os\n",
+        "from os import system\n",
+        "x = __import__('os')\n",
+        "def f():\n    return 'text'\n",
+    ],
+)
+def test_generated_module_shape_is_checked_before_exec(tmp_path, extra):
+    """The second line of defence refuses a module with anything but its own shape."""
+    from bea.jax._codegen import _check_generated, _compile
+
+    source = bea.jax.module_source(bea.gd(), 1)
+    _check_generated(source)  # the real module passes
+    with pytest.raises(RuntimeError, match="not run"):
+        _compile(source + "\n" + extra, "modified_field")
