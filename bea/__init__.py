@@ -37,6 +37,7 @@ _EXPORTS: dict[str, str] = {
     "explicit_midpoint": ".methods._runge_kutta",
     "free_trees": ".bseries._trees",
     "FreeTree": ".bseries._trees",
+    "GradientOracle": ".methods._noise",
     "gd": ".methods._runge_kutta",
     "h": "._inputs",
     "heun": ".methods._runge_kutta",
@@ -45,12 +46,14 @@ _EXPORTS: dict[str, str] = {
     "Kind": ".methods._base",
     "lie_derivative": ".bseries._series",
     "Method": ".methods._base",
+    "Minibatch": ".methods._noise",
     "modified_equation": "._dispatch",
     "modified_loss": "._dispatch",
     "ModifiedEquation": ".results._equation",
     "ModifiedLoss": ".results._loss",
     "modifying_integrator": "._dispatch",
     "ModifyingField": ".results._equation",
+    "NoiseModel": ".methods._base",
     "Optimizer": ".methods._programs",
     "optimizer": ".methods._programs",
     "Result": ".results._base",
@@ -58,8 +61,13 @@ _EXPORTS: dict[str, str] = {
     "RootedTree": ".bseries._trees",
     "runge_kutta": ".methods._runge_kutta",
     "RungeKutta": ".methods._runge_kutta",
+    "SDEOnProblem": ".stochastic._sme",
+    "stochastic_modified_equation": "._dispatch",
+    "StochasticMethod": ".methods._noise",
+    "StochasticModifiedEquation": ".stochastic._sme",
     "tree": ".bseries._trees",
     "trees": ".bseries._trees",
+    "with_noise": ".methods._noise",
 }
 
 #: public subpackages and modules
@@ -90,6 +98,7 @@ if TYPE_CHECKING:
     from ._dispatch import modified_equation as modified_equation
     from ._dispatch import modified_loss as modified_loss
     from ._dispatch import modifying_integrator as modifying_integrator
+    from ._dispatch import stochastic_modified_equation as stochastic_modified_equation
     from ._inputs import h as h
     from .bseries._differentials import ElementaryDifferentials as ElementaryDifferentials
     from .bseries._differentials import differential_latex as differential_latex
@@ -108,6 +117,11 @@ if TYPE_CHECKING:
     from .methods._base import Engine as Engine
     from .methods._base import Kind as Kind
     from .methods._base import Method as Method
+    from .methods._base import NoiseModel as NoiseModel
+    from .methods._noise import GradientOracle as GradientOracle
+    from .methods._noise import Minibatch as Minibatch
+    from .methods._noise import StochasticMethod as StochasticMethod
+    from .methods._noise import with_noise as with_noise
     from .methods._programs import Optimizer as Optimizer
     from .methods._programs import optimizer as optimizer
     from .methods._runge_kutta import RungeKutta as RungeKutta
@@ -123,3 +137,5 @@ if TYPE_CHECKING:
     from .results._equation import ModifiedEquation as ModifiedEquation
     from .results._equation import ModifyingField as ModifyingField
     from .results._loss import ModifiedLoss as ModifiedLoss
+    from .stochastic._sme import SDEOnProblem as SDEOnProblem
+    from .stochastic._sme import StochasticModifiedEquation as StochasticModifiedEquation

@@ -33,8 +33,15 @@ from .results._equation import (
     tree_modifying_integrator,
 )
 from .results._loss import ModifiedLoss
+from .stochastic._sme import StochasticModifiedEquation, sme_engine
 
-__all__ = ["as_method", "modified_equation", "modified_loss", "modifying_integrator"]
+__all__ = [
+    "as_method",
+    "modified_equation",
+    "modified_loss",
+    "modifying_integrator",
+    "stochastic_modified_equation",
+]
 
 
 def as_method(method: Any, what: str = "method") -> Method:
@@ -152,3 +159,25 @@ def modifying_integrator(
             "methods (e.g. bea.gd(), bea.rk4(), bea.optimizers.heavy_ball(0.9))"
         )
     return tree_modifying_integrator(method, order, target)
+
+
+def stochastic_modified_equation(method: Method, order: int = 2) -> StochasticModifiedEquation:
+    """The stochastic modified equation dX = b dt + √(h D) dW of a stochastic method.
+
+    ``method`` declares its noise (``method.kind.noise``): ``bea.optimizers.sgd()``
+    or ``bea.with_noise(opt, bea.Minibatch(...) | bea.GradientOracle(...))``.
+    Weak order p = ``order`` (1 or 2): for smooth test functions φ the one-step
+    local weak error |E φ(x₁) − E φ(X_h)| is O(h^{p+1}) and the global weak
+    error at a fixed horizon T = n·h is O(h^p). f = −∇L; t = n·h at the n-th
+    iterate. See :class:`bea.StochasticModifiedEquation`.
+
+    >>> import bea
+    >>> sme = bea.stochastic_modified_equation(bea.optimizers.sgd(), order=2)
+    >>> print(sme.drift_text())
+    -∇L - h/4 ∇‖∇L‖² + O(h²)
+
+    References: Li, Tai & E (ICML 2017; JMLR 2019).
+    """
+    check_order(order, "order")
+    method = as_method(method)
+    return sme_engine(method, order)

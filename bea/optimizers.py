@@ -29,6 +29,7 @@ __all__ = [
     "reshuffled_sgd",
     "rmsprop",
     "runge_kutta",
+    "sgd",
     "sign_gd",
     "simultaneous_gd",
     "usam",
@@ -66,6 +67,7 @@ if TYPE_CHECKING:
     from .methods._catalog import reshuffled_sgd as reshuffled_sgd
     from .methods._catalog import rmsprop as rmsprop
     from .methods._catalog import runge_kutta as runge_kutta
+    from .methods._catalog import sgd as sgd
     from .methods._catalog import sign_gd as sign_gd
     from .methods._catalog import simultaneous_gd as simultaneous_gd
     from .methods._catalog import usam as usam

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from ..bseries._series import BSeries
     from ._programs import Optimizer
 
-__all__ = ["Engine", "Kind", "Method"]
+__all__ = ["Engine", "Kind", "Method", "NoiseModel"]
 
 
 class Engine(enum.Enum):
@@ -41,6 +41,22 @@ class Engine(enum.Enum):
     TREES = "trees"
     #: the coordinate backend: a fixed dimension, on a concrete loss.
     COORDINATES = "coordinates"
+
+
+class NoiseModel(abc.ABC):
+    """How a stochastic method samples its gradient (see ``bea.methods._noise``).
+
+    The concrete models are :class:`bea.Minibatch` and :class:`bea.GradientOracle`;
+    a method declares one on its :class:`Kind` (``kind.noise``).
+    """
+
+    @abc.abstractmethod
+    def covariance_factor(self, n: Any = None) -> sp.Expr:
+        """κ with Cov(sampled gradient) = κ·Σ (Σ the covariance of one example's gradient)."""
+
+    @abc.abstractmethod
+    def text(self) -> str:
+        """A short description for printing."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +74,8 @@ class Kind:
         by it so that the n-th iterate sits at time t = n·h.
     memory : the method carries a state (previous iterates, momenta) between
         calls; it is analysed through its underlying one-step method.
+    noise : how each call samples its gradient (a :class:`NoiseModel`), or
+        ``None`` for a deterministic method; stochastic modified equations need one.
     """
 
     engine: Engine = Engine.TREES
@@ -65,10 +83,16 @@ class Kind:
     average: bool = False
     steps: int = 1
     memory: bool = False
+    noise: NoiseModel | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.engine, Engine):
             raise TypeError(f"Kind.engine must be a bea Engine, got {self.engine!r}")
+        if self.noise is not None and not isinstance(self.noise, NoiseModel):
+            raise TypeError(
+                f"Kind.noise must be a bea NoiseModel (bea.Minibatch(...), "
+                f"bea.GradientOracle(...)) or None, got {self.noise!r}"
+            )
         for name in ("losses", "steps"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import sympy as sp
 
 from .._inputs import exact
+from ._noise import Minibatch, StochasticMethod
 from ._programs import Optimizer
 from ._runge_kutta import gd, runge_kutta
 
@@ -35,6 +36,7 @@ __all__ = [
     "reshuffled_sgd",
     "rmsprop",
     "runge_kutta",
+    "sgd",
     "sign_gd",
     "simultaneous_gd",
     "usam",
@@ -185,6 +187,22 @@ def reshuffled_sgd(m: int) -> Optimizer:
         steps=m,
         average=True,
         doc=reshuffled_sgd.__doc__,
+    )
+
+
+def sgd(batch: int = 1, replacement: bool = True) -> StochasticMethod:
+    """Stochastic gradient descent: x⁺ = x − h∇L_B(x), B a random mini-batch of ``batch`` examples.
+
+    L = (1/n) Σ_i L_i; batches are drawn uniformly, with or without
+    replacement, independently at every step (:class:`bea.Minibatch`). Its
+    stochastic modified equation (Li, Tai & E 2017, 2019) to weak order 2 is
+    dX = −∇(L + h/4 ‖∇L‖²) dt + √(h Σ_B) dW with Σ_B = Cov(∇L_B):
+    ``bea.stochastic_modified_equation(bea.optimizers.sgd(), 2)``.
+    """
+    return StochasticMethod(
+        gd(),
+        Minibatch(batch, replacement),
+        name=f"sgd(batch={batch}, replacement={replacement})",
     )
 
 

@@ -1,0 +1,1 @@
+"""Stochastic modified equations: the SDE a stochastic optimizer follows in the weak sense."""
