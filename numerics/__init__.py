@@ -26,3 +26,5 @@ from ._report import fit_slope as fit_slope
 from ._sweep import agreement as agreement
 from ._sweep import estimate_lambda_max as estimate_lambda_max
 from ._sweep import linear_multipliers as linear_multipliers
+from ._weak import WeakReport as WeakReport
+from ._weak import weak_agreement as weak_agreement
