@@ -424,10 +424,11 @@ class WeakReport:
 def _fit(hs, err, se) -> tuple[tuple[float, float] | None, str]:
     floor = 1e-13
     ok = (err > 3 * se) & (err > floor)
-    if ok.sum() < 3:
+    distinct = len(np.unique(hs[ok]))
+    if distinct < 3:
         return None, (
-            f"only {int(ok.sum())} of {len(hs)} step sizes have an error above 3 standard errors "
-            "(and float64 round-off); more paths or larger steps are needed"
+            f"only {distinct} distinct step sizes of {len(hs)} have an error above 3 standard "
+            "errors (and float64 round-off); more paths or larger steps are needed"
         )
     x, y = np.log(hs[ok]), np.log(err[ok])
     rel = np.where(se[ok] > 0, se[ok] / err[ok], 0.0)
