@@ -2,8 +2,8 @@
 
 Oracles, each independent of the engine's derivation:
 * the published SME of SGD (Li, Tai & E, "Stochastic modified equations and
-  adaptive stochastic gradient algorithms", ICML 2017, Thm. 1; JMLR 20 (2019),
-  Thm. 3): dX = −∇(L + h/4 ‖∇L‖²) dt + √(h Σ) dW to weak order 2;
+  adaptive stochastic gradient algorithms", ICML 2017; "... dynamics of stochastic
+  gradient algorithms I", JMLR 20 (2019)): dX = −∇(L + h/4 ‖∇L‖²) dt + √(h Σ) dW to weak order 2;
 * the covariance of a mini-batch gradient by enumerating every batch;
 * the exact expectation of one optimizer step over the sampling, in sympy,
   against the SDE's generator series E φ(X_h) = Σ_k h^k 𝓛^k φ / k!.
@@ -61,7 +61,7 @@ def _batch_covariance(losses, batch: int, replacement: bool) -> sp.Matrix:
 
 
 def test_sgd_batch_one_is_li_tai_e():
-    # Li, Tai & E (ICML 2017, Thm. 1; JMLR 2019, Thm. 3): SGD with step h follows
+    # the order-2 SME of Li, Tai & E (ICML 2017; JMLR 2019): SGD with step h follows
     # dX = −∇(L + h/4 ‖∇L‖²) dt + √(h Σ) dW, Σ = (1/n) Σ_i (∇L_i − ∇L)(∇L_i − ∇L)ᵀ
     sme = bea.stochastic_modified_equation(bea.optimizers.sgd(batch=1, replacement=True), order=2)
     sde = sme.on(LOSSES, [x, y])

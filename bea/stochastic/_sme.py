@@ -27,11 +27,11 @@ x₁ − x = h Δ₁ + h² Δ₂ + …, matching E φ(x₁) through h^p gives
   ω([•]) = a([•]) − a(•)²/2) and Σ_B = κ Σ the covariance of the sampled
   gradient (:meth:`NoiseModel.covariance_factor`).
 
-For SGD (a = δ_•) this is Li, Tai & E (2017, Thm. 1; 2019, Thm. 3):
+For SGD (a = δ_•) this is the order-2 SME of Li, Tai & E (ICML 2017; JMLR 2019):
 b = −∇(L + h/4 ‖∇L‖²), D = Σ_B. For USAM (ascent radius c·h, same batch)
 the tr Σ_B term is −(c h/2)∇ tr Σ_B: the drift descends
-L + h(c/2 + 1/4)‖∇L‖² + (c h/2) tr Σ_B (Compagnoni et al. 2023, Thm. 3.2,
-whose SDE keeps the c-terms).
+L + h(c/2 + 1/4)‖∇L‖² + (c h/2) tr Σ_B (the c-terms are those of the USAM SDE of
+Compagnoni et al. 2023).
 
 Methods with memory (heavy ball, Nesterov, …) at fixed hyperparameters
 (|β| < 1): the state is a fast variable, so the SDE is on the parameters
@@ -174,7 +174,7 @@ class StochasticModifiedEquation(Result):
     >>> print(sme.diffusion_text())
     Σ
 
-    References: Li, Tai & E, ICML 2017 (Thm. 1) and JMLR 20 (2019) (Thm. 3);
+    References: Li, Tai & E, ICML 2017 and JMLR 20 (2019) (the SME of SGD);
     Compagnoni et al., ICML 2023 (SAM); Kovachki & Stuart, JMLR 2021 (heavy ball).
     """
 
