@@ -38,6 +38,7 @@ from jax.flatten_util import ravel_pytree
 
 import bea
 from bea import as_method
+from bea._smooth import check_smooth
 
 __all__ = ["Problem", "SympyLoss", "make_problem", "tree_field"]
 
@@ -178,6 +179,7 @@ class SympyLoss:
         for L in self.losses:
             if not isinstance(L, sp.Expr) or isinstance(L, sp.MatrixBase):
                 raise ValueError(f"each loss must be a scalar sympy expression, got {L!r}")
+            check_smooth(L, self.flat_variables)
         if self.groups is not None and len(self.groups) != len(self.losses):
             raise ValueError(
                 f"a game needs one loss per player: {len(self.groups)} variable groups but "
@@ -185,6 +187,10 @@ class SympyLoss:
             )
         self.loss = loss
         self._cache: dict = {}
+
+    def text(self) -> str:
+        """The loss as text: one expression, or several separated by '; '."""
+        return "; ".join(str(L) for L in self.losses)
 
     def gradient_exprs(self) -> list[sp.Matrix]:
         """∇L_k as column matrices (players: zero outside their own variables)."""

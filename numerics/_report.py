@@ -33,6 +33,13 @@ def fit_slope(step_sizes, errors) -> tuple[float, float]:
     return float(s), float(c)
 
 
+def _short(values, shown: int = 6) -> str:
+    """A start as a short list: the first entries of a long parameter vector."""
+    head = ", ".join(f"{v:.6g}" for v in values[:shown])
+    more = f", … ({len(values)} entries)" if len(values) > shown else ""
+    return f"[{head}{more}]"
+
+
 def _num(x):
     if x is None:
         return None
@@ -53,6 +60,12 @@ class Report:
     Usable points are finite, not flagged (see ``failures``) and above the
     floor ``floor`` (errors there measure rounding and solver tolerance, not
     truncation; they are listed in ``below_floor``).
+
+    ``loss`` describes the loss (the expression of a sympy loss), ``starts``
+    the start(s) x0 as flat lists; ``lambda_max`` is the largest Hessian
+    eigenvalue at the start (power iteration), which bounds the step sizes of
+    the range check; ``device`` is the JAX platform and device kind the sweep
+    ran on, over ``devices`` devices.
     """
 
     method: str
@@ -73,6 +86,8 @@ class Report:
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     errors_per_start: dict[int, np.ndarray] | None = None
+    loss: str = ""
+    starts: list[list[float]] = field(default_factory=list)
     slopes: dict[int, float] = field(init=False)
     intercepts: dict[int, float] = field(init=False)
     used: dict[int, np.ndarray] = field(init=False)
@@ -131,9 +146,18 @@ class Report:
     def table(self) -> str:
         """A plain-text table: error per (h, order), fitted slopes, verdicts, failures."""
         head = f"{'h':>10} {'n':>6} " + " ".join(f"{'order ' + str(p):>11}" for p in self.orders)
+        ran = f"{self.devices} JAX devices" if self.devices > 1 else "1 JAX device"
         lines = [
             f"agreement of {self.method} with its modified flows: T = {self.horizon:g}, "
-            f"{self.precision}, device {self.device} x{self.devices}",
+            f"{self.precision}, computed on {ran}: {self.device}",
+        ]
+        if self.loss:
+            lines.append(f"loss {self.loss}")
+        if len(self.starts) == 1:
+            lines.append(f"start x0 = {_short(self.starts[0])}")
+        elif self.starts:
+            lines.append(f"{len(self.starts)} starts (the largest error over them is shown)")
+        lines += [
             head,
             "-" * len(head),
         ]
@@ -164,7 +188,11 @@ class Report:
         if self.transient:
             lines.append(f"transient: {self.transient} steps discarded before measuring")
         if self.lambda_max is not None:
-            lines.append(f"lambda_max estimate: {self.lambda_max:.4g}")
+            lines.append(
+                f"λmax = {self.lambda_max:.4g}: largest Hessian eigenvalue at the start "
+                "(power iteration); step sizes with h·λmax beyond the modified series' range "
+                "are flagged"
+            )
         for p in self.orders:
             if not np.isfinite(self.slopes[p]):
                 lines.append(f"order {p}: {self.fit_notes[p]}")
@@ -181,6 +209,9 @@ class Report:
         """Plain-Python contents (NaN and inf as None)."""
         return {
             "method": self.method,
+            "loss": self.loss,
+            "x0": self.starts[0] if len(self.starts) == 1 else None,
+            "starts": self.starts,
             "horizon": self.horizon,
             "precision": self.precision,
             "device": self.device,

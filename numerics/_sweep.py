@@ -21,15 +21,18 @@ Design choices
 * **Methods with state** (heavy ball, Nesterov, EMA momentum). The modified
   equation describes the *underlying one-step method*, whose iterates lie on
   an invariant manifold of (x, state). Starting from ``init(x0)`` puts the
-  iteration off that manifold by O(h); the deviation decays like ρ^k with ρ the
-  largest parasitic multiplier of the rule (β for heavy ball). The sweep
-  discards a transient of K steps with ρ^K below float64 rounding (K computed
-  from the rule's linearisation; ``transient=`` overrides) and compares
-  x_{K+n} with the modified flow started at x_K. So that x_K is (nearly) the
-  same point for every h, the transient starts at x_{−K}, the highest-order
-  modified flow run backwards from params0 for the transient's time K·h: the
-  K steps then end at params0 + O(K·h^{p+2}), settled on the manifold
-  (``start="transient"`` starts at params0 instead).
+  iteration off that manifold by O(h). The default ``start="manifold"``
+  starts at (x0, S(x0)) instead, S the state maps of the one-step method,
+  solved as B-series with it (``bea.Optimizer.state_series``, truncated at
+  max(orders) + 3 nodes) and evaluated at x0 by nested jvps: the iteration is
+  on the manifold up to O(h^{p+4}) from the first step, for every h, and no
+  flow is integrated backwards (a backward flow from x0 can blow up in finite
+  time: it does on a quartic). ``start="transient"`` starts at init(x0) and
+  discards a transient of K steps, the deviation decaying like ρ^k with ρ the
+  largest parasitic multiplier of the rule (β for heavy ball), K with ρ^K
+  below float64 rounding (computed from the rule's linearisation;
+  ``transient=`` overrides); the flow then starts at x_K, a different point
+  for each h.
 * **Several losses** (reshuffled SGD, ``method.average``): the iterated map is
   the *expected* epoch map, the average of the epoch over all m! orderings of
   the losses — the map whose series the engine averages. (The mean of random
@@ -76,7 +79,7 @@ import numpy as np
 
 from bea import as_method
 
-from ._fields import Problem, make_problem
+from ._fields import Problem, SympyLoss, make_problem
 from ._report import Failure, Report
 
 __all__ = ["agreement", "estimate_lambda_max", "linear_multipliers"]
@@ -153,6 +156,11 @@ def linear_multipliers(method, hl: float) -> np.ndarray:
 
 
 def _in_range(method, hl: float) -> tuple[bool, str]:
+    if not math.isfinite(hl):
+        return False, (
+            f"h·λmax = {hl}: the curvature estimate λmax at the start is not finite, so the "
+            "range of the modified series is unknown (is the loss smooth and finite there?)"
+        )
     mu = linear_multipliers(method, hl)
     principal = mu[0]
     if abs(principal.imag) > 1e-12 * max(1.0, abs(principal)) or principal.real <= 0:
@@ -167,6 +175,30 @@ def _in_range(method, hl: float) -> tuple[bool, str]:
             f"the principal one ({principal.real:.3g}); no attracting one-step method"
         )
     return True, ""
+
+
+#: default step sizes keep h·λmax below this fraction of the end of the series' range
+DEFAULT_RANGE_FRACTION = 0.25
+
+
+def _range_limit(method, top: float = 1e3) -> float:
+    """The smallest h·λ > 0 at which the modified series has no real flow (see ``_in_range``).
+
+    1 for GD (1 − hλ ≤ 0), 1 + β − 2√β for heavy ball (the multipliers turn
+    complex); ``top`` when the range extends beyond it (implicit Euler).
+    Found by a geometric scan and bisection on the rule's linearisation.
+    """
+    grid = np.geomspace(1e-6, top, 91)
+    bad = next((float(v) for v in grid if not _in_range(method, float(v))[0]), None)
+    if bad is None:
+        return top
+    k = int(np.searchsorted(grid, bad))
+    lo = float(grid[k - 1]) if k > 0 else 0.0
+    hi = bad
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if _in_range(method, mid)[0] else (lo, mid)
+    return lo
 
 
 def _auto_transient(method, hls: Sequence[float], floor_rel: float) -> int:
@@ -186,6 +218,22 @@ def _auto_transient(method, hls: Sequence[float], floor_rel: float) -> int:
     if rho == 0:
         return len(mu0)
     return math.ceil(math.log(floor_rel * 1e-3) / math.log(rho)) + 1
+
+
+def _manifold_start(method, problem: Problem, max_nodes: int):
+    """(state(y, h), "") from the state maps' B-series, or (None, why) when there are none."""
+    program = method.program()
+    try:
+        program.state_series(max_nodes)
+    except ValueError as err:
+        return None, f"no state maps ({err}); started with a transient instead"
+    from ._settle import manifold_state
+
+    def negated(g):
+        return lambda y: -g(y)
+
+    fields = [negated(g) for g in problem.grads]
+    return manifold_state(program, fields, max_nodes), ""
 
 
 def estimate_lambda_max(grads, x, iterations: int = 100, seed: int = 0) -> float:
@@ -231,13 +279,11 @@ def _solver(solver):
     return table[solver.lower()]()
 
 
-def _kernels(method, problem: Problem, orders, T, solver, rtol, atol, max_steps, settle: bool):
+def _kernels(method, problem: Problem, orders, T, solver, rtol, atol, max_steps, state_fn):
     """Per-lane functions: the iterates, and the modified flows of all orders at once or one."""
     import diffrax
 
-    steps_per_call = method.steps
-
-    def iterate(x0, h, n, K):
+    def iterate(x0, h, n, K, s0=None):
         init, update = _update_fn(method, problem.grads, h)
 
         def body(_, carry):
@@ -245,7 +291,7 @@ def _kernels(method, problem: Problem, orders, T, solver, rtol, atol, max_steps,
             x_new, s_new = update(x, s)
             return x_new, tuple(s_new)
 
-        carry = (x0, tuple(init(x0)))
+        carry = (x0, tuple(init(x0)) if s0 is None else s0)
         xK, sK = jax.lax.fori_loop(0, K, body, carry)
         xN, _ = jax.lax.fori_loop(0, n, body, (xK, sK))
         return xK, xN
@@ -269,14 +315,13 @@ def _kernels(method, problem: Problem, orders, T, solver, rtol, atol, max_steps,
     def joint(x0, h, n, K):
         fields = [problem.field(p, h) for p in orders]
         code0 = jnp.zeros((), jnp.int32)
-        if settle:
-            # methods with state: go back along the highest-order modified flow for the
-            # time of the transient, so that K steps settle the state onto the one-step
-            # method's invariant manifold and end (up to O(K·h^{p+2})) at x0 itself
-            back = -(K * steps_per_call) * h
-            xb, code0, _ = solve(fields[-1:], x0[None], back)
-            x0 = xb[0]
-        xK, xN = iterate(x0, h, n, K)
+        s0 = None
+        if state_fn is not None:
+            # methods with state: start on the one-step method's invariant manifold
+            s0 = state_fn(x0, h)
+            finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(s)) for s in s0]))
+            code0 = jnp.where(finite, 0, -1).astype(jnp.int32)
+        xK, xN = iterate(x0, h, n, K, s0)
         # one ODE solve for every order: the state stacks one copy of x per order
         yT, code, steps = solve(fields, jnp.stack([xK] * len(orders)), T)
         code = jnp.where(code0 != 0, -1, code)
@@ -326,6 +371,12 @@ class _Runner:
         out = jax.block_until_ready(self.compiled(*placed))
         self.run_time += time.perf_counter() - t
         return jax.tree_util.tree_map(np.asarray, out)
+
+
+def _device_name(dev) -> str:
+    """The platform, with the device kind where it says more ("gpu (NVIDIA H200)", "cpu")."""
+    kind = str(dev.device_kind)
+    return dev.platform if kind.lower() == dev.platform else f"{dev.platform} ({kind})"
 
 
 def _resolve_devices(device, devices):
@@ -401,7 +452,9 @@ def agreement(
     params0 : the start (any pytree of float64 arrays).
     orders : truncation orders p to measure.
     step_sizes : step sizes h; each is rounded so that T/h is an integer
-        (default: T/n for 8 values of n from 10 to 80).
+        (default: T/n for 8 values of n from n₀ to 8n₀, n₀ = 10 or more so
+        that h·λmax stays within a quarter of the modified series' range:
+        hλ < 1 for GD, hλ < 1 + β − 2√β for heavy ball).
     horizon : T.
     starts : several starts instead of ``params0`` (the error reported per
         (order, h) is the largest over them; ``errors_per_start`` keeps all).
@@ -412,13 +465,15 @@ def agreement(
         overriding the generated one (any callable; e.g. from sympy).
     transient : iterations K discarded before measuring (methods with state);
         default computed from the rule's parasitic multipliers.
-    start : "manifold" (methods with state): the transient starts at the
-        highest-order modified flow run backwards from params0 for K steps'
-        time, so the measured part starts settled at (nearly) params0 for
-        every h; "transient": the transient starts at params0 (the measured
-        part then starts at a different point for each h).
+    start : "manifold" (methods with state): start at (params0, S(params0)),
+        the state on the one-step method's invariant manifold from the state
+        maps' B-series, so the measured part starts settled at params0 for
+        every h (no transient by default); "transient": start at
+        init(params0) and discard the transient (the measured part then
+        starts at a different point for each h).
     lambda_max : largest Hessian eigenvalue, for the range check; default
-        estimated by power iteration at the start(s).
+        estimated by power iteration at the start(s) (a non-finite value
+        flags every step size: the range is unknown).
     check_range : flag step sizes where the modified series has no real flow.
     solver, rtol, atol, max_steps : diffrax solver ("tsit5", "dopri8",
         "dopri5" or an instance) and PIDController tolerances.
@@ -475,9 +530,37 @@ def agreement(
         raise ValueError(f"all starts must have the same shape, got {[f.shape for f in flats]}")
     X0 = jnp.stack([jnp.asarray(f, jnp.float64) for f in flats])
 
+    failures: list[Failure] = []
+    notes: list[str] = []
+    devs = _resolve_devices(device, devices)
+
+    lam = lambda_max
+    if check_range and lam is None:
+        try:
+            estimates = [estimate_lambda_max(problem.grads, x) for x in X0]
+            lam = float("nan") if any(not math.isfinite(v) for v in estimates) else max(estimates)
+        except Exception as err:  # an estimate must not stop the sweep
+            notes.append(f"lambda_max not estimated: {type(err).__name__}: {err}")
+            lam = None
+    if lam is not None and not math.isfinite(lam):
+        notes.append(
+            f"lambda_max = {lam}: the curvature at the start is not finite (a loss that is not "
+            "smooth, or not finite, at params0?); every step size is flagged"
+        )
+
     steps_per_call = method.steps
     if step_sizes is None:
-        ns = np.unique(np.round(np.geomspace(10, 80, 8)).astype(int))
+        n_min = 10
+        if lam is not None and math.isfinite(lam) and lam > 0:
+            # keep h·λmax within a quarter of the series' range (the asymptotic regime)
+            limit = _range_limit(method)
+            n_min = max(n_min, math.ceil(horizon * lam / (DEFAULT_RANGE_FRACTION * limit)))
+            if n_min > 10:
+                notes.append(
+                    f"default step sizes: h·λmax ≤ {DEFAULT_RANGE_FRACTION:g} × {limit:.3g}, "
+                    f"the end of the range of the modified series (λmax = {lam:.4g})"
+                )
+        ns = np.unique(np.round(np.geomspace(n_min, 8 * n_min, 8)).astype(int))
     else:
         hs_req = np.asarray(step_sizes, dtype=float)
         if hs_req.ndim != 1 or not np.all(hs_req > 0):
@@ -490,35 +573,27 @@ def agreement(
             f"need at least 3 distinct step sizes to fit a slope; got h = {list(hs)} after "
             f"rounding T/h to integers (T = {horizon})"
         )
-
-    failures: list[Failure] = []
-    notes: list[str] = []
-    devs = _resolve_devices(device, devices)
-
-    lam = lambda_max
-    if check_range and lam is None:
-        try:
-            lam = max(estimate_lambda_max(problem.grads, x) for x in X0)
-        except Exception as err:  # an estimate must not stop the sweep
-            notes.append(f"lambda_max not estimated: {type(err).__name__}: {err}")
-            lam = None
     if check_range and lam is not None:
         for hv in hs:
             ok, why = _in_range(method, hv * lam)
             if not ok:
                 failures.append(Failure(float(hv), why))
 
-    if transient is None:
-        hls = [float(hv * lam) for hv in hs] if lam is not None else []
-        hls = [v for v in hls if _in_range(method, v)[0]]
-        transient = _auto_transient(method, hls, EPS64)
-    transient = int(transient)
     if start not in ("manifold", "transient"):
         raise ValueError(f"start must be 'manifold' or 'transient', got {start!r}")
-
-    settle = transient > 0 and start == "manifold"
+    hls = [float(hv * lam) for hv in hs] if lam is not None else []
+    hls = [v for v in hls if _in_range(method, v)[0]]
+    state_fn = None
+    if len(linear_multipliers(method, 0.0)) > 1 and start == "manifold":
+        state_fn, why = _manifold_start(method, problem, max(orders) + 3)
+        if state_fn is None:
+            notes.append(why)
+    if transient is None:
+        auto = _auto_transient(method, hls, EPS64)  # also checks that the parasitic modes decay
+        transient = 0 if state_fn is not None else auto
+    transient = int(transient)
     joint, single = _kernels(
-        method, problem, orders, horizon, solver, rtol, atol, max_steps, settle
+        method, problem, orders, horizon, solver, rtol, atol, max_steps, state_fn
     )
 
     # lanes: every (start, h)
@@ -586,8 +661,17 @@ def agreement(
     x0_norm = np.linalg.norm(lane_x0[:L], axis=1)
     it_norm = np.linalg.norm(xN, axis=1)
     bad_iter = ~np.isfinite(it_norm) | (it_norm > divergence * np.maximum(1.0, x0_norm))
+    bad_start = code_all[:L] == -1
+    for i in np.nonzero(bad_start)[0]:
+        failures.append(
+            Failure(
+                float(lane_h[i]),
+                "the start's state on the invariant manifold, S(x0) from the state maps' "
+                "B-series, is not finite (is the loss smooth and finite at x0?); not iterated",
+            )
+        )
     flagged_h = set()
-    for i in np.nonzero(bad_iter)[0]:
+    for i in np.nonzero(bad_iter & ~bad_start)[0]:  # the iterates, not a failed start
         hv = float(lane_h[i])
         if hv in flagged_h:
             continue
@@ -603,10 +687,7 @@ def agreement(
         e = np.linalg.norm(xN - yT[p], axis=1)
         for i in range(L):
             hv = float(lane_h[i])
-            if code[p][i] == -1:
-                failures.append(
-                    Failure(hv, "backward flow to the settling start failed (diffrax)", p)
-                )
+            if code[p][i] == -1:  # the start failed: reported once above, for every order
                 e[i] = np.nan
             elif code[p][i] != 0:
                 msg = messages[code[p][i]] if messages else f"diffrax result {code[p][i]}"
@@ -632,11 +713,15 @@ def agreement(
     floor = max(floor_factor * EPS64, rtol + atol) * scale
     # worst case over the starts (NaN, i.e. failed, if any start failed)
     errors = {p: np.max(err_lanes[p], axis=0) for p in orders}
-    platform = devs[0].platform
+    if state_fn is not None:
+        notes.append(
+            "methods with state: the iteration starts on the one-step method's invariant "
+            f"manifold, state S(x0) from the state maps' B-series through {max(orders) + 3} "
+            "nodes (error O(h^" + f"{max(orders) + 4}))"
+        )
     if transient:
         notes.append(
-            f"methods with state: {transient} iterations discarded, the flow starts at x_K "
-            "(on the one-step method's invariant manifold up to rounding)"
+            f"methods with state: {transient} iterations discarded, the flow starts at x_K"
         )
     if method.average and method.colours > 1:
         notes.append("iterated map: the epoch averaged over all orderings of the losses")
@@ -652,10 +737,12 @@ def agreement(
         failures=unique,
         transient=transient,
         lambda_max=lam,
-        device=f"{platform} ({devs[0].device_kind})",
+        device=_device_name(devs[0]),
         devices=len(devs),
         wall_time=time.perf_counter() - t_start,
         timings=timings,
         notes=notes,
         errors_per_start=err_lanes if S > 1 else None,
+        loss=loss.text() if isinstance(loss, SympyLoss) else problem.description,
+        starts=[[float(v) for v in np.asarray(f)] for f in flats],
     )

@@ -97,8 +97,19 @@ def test_heavy_ball_first_order_flow():
         orders=(0, 1),
         step_sizes=np.geomspace(0.06, 0.01, 6),
     )
-    assert r.transient > 0
+    assert r.transient == 0  # started on the invariant manifold: nothing to discard
+    assert any("invariant manifold" in n for n in r.notes)
     assert_orders(r, (0, 1))
+    t = numerics.agreement(
+        opt.heavy_ball(0.5),
+        loss,
+        jnp.array([0.8, -0.5]),
+        orders=(0, 1),
+        step_sizes=np.geomspace(0.06, 0.01, 6),
+        start="transient",
+    )
+    assert t.transient > 0  # started at init(x0): the transient is discarded instead
+    assert any("iterations discarded" in n for n in t.notes)
 
 
 def test_reshuffled_sgd_expected_epoch():

@@ -17,8 +17,10 @@ symbol ``--beta beta``). Losses are built-in names (``bea verify --list-losses``
 or expressions read by :func:`bea._parse.parse_expression`; nothing typed on the
 command line is evaluated as Python.
 
-User errors print one line ``bea: error: …`` on stderr and exit with status 2;
-other failures exit with status 1 (``--debug`` shows the traceback).
+Exit status: 0 done; 1 a numerical check failed (``verify``, ``demo``); 2 a user
+error, printed as one line ``bea: error: …`` on stderr (only what the command
+line itself validated: arguments, losses, hyperparameters, the method they
+build); 70 an internal error, i.e. a bug in bea, printed with its traceback.
 """
 
 from __future__ import annotations
@@ -51,6 +53,32 @@ _FORMATS = ("text", "latex", "json")
 
 class CLIError(Exception):
     """A user error: printed as one message, exit status 2, no traceback."""
+
+
+#: exit status of an internal error (a bug), as EX_SOFTWARE of sysexits.h
+EXIT_INTERNAL = 70
+
+
+class _UserInput:
+    """Context: a ValueError raised here comes from the user's input and is a :class:`CLIError`.
+
+    Used around the library calls that validate what the user typed (building
+    the method from its hyperparameters, deriving its series: consistency, a
+    one-step method); a ValueError anywhere else is a bug and exits with
+    :data:`EXIT_INTERNAL` and a traceback.
+    """
+
+    def __init__(self, what: str):
+        self.what = what
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if kind is not None and issubclass(kind, ValueError) and not isinstance(exc, CLIError):
+            text = str(exc)
+            raise CLIError(text if text.startswith(self.what) else f"{self.what}: {text}") from exc
+        return False
 
 
 # --------------------------------------------------------------------------- losses
@@ -138,6 +166,7 @@ def _names(text: str, what: str) -> list[str]:
 
 def _parse_losses(items: list[str] | None, vars_text: str | None, players: str | None) -> _Loss:
     from .._parse import parse_expression
+    from .._smooth import check_smooth
 
     if not items:
         raise CLIError("no loss given: pass --loss EXPR or a built-in name such as --loss quartic")
@@ -167,6 +196,10 @@ def _parse_losses(items: list[str] | None, vars_text: str | None, players: str |
         except ValueError as exc:
             where = f"loss {k + 1} " if len(texts) > 1 else "loss "
             raise CLIError(f"{where}{text!r}: {exc}") from None
+        try:
+            check_smooth(expr, symbols, "the loss" if len(texts) == 1 else f"loss {k + 1}")
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
         exprs.append(expr)
         for s in symbols:
             seen[s.name] = s
@@ -234,10 +267,16 @@ def _convert(key: str, param: inspect.Parameter, text: str):
         rows = _matrix_rows(text, flag)
         if param.name == "A":
             if any(len(r) != len(rows) for r in rows):
-                raise CLIError(f"{flag}: the tableau must be square, rows separated by ';'")
+                raise CLIError(
+                    f"{flag} {text!r}: the tableau must be square ({len(rows)} rows, so "
+                    f"{len(rows)} entries in each). {_TABLEAU_SYNTAX}"
+                )
             return rows
         if len(rows) != 1:
-            raise CLIError(f"{flag}: expected one comma-separated row such as '0,1'")
+            raise CLIError(
+                f"{flag} {text!r}: expected one comma-separated row such as '1/2,1/2'. "
+                f"{_TABLEAU_SYNTAX}"
+            )
         return rows[0]
     if isinstance(param.default, bool):
         value = text.strip().lower()
@@ -276,8 +315,18 @@ def _method(name: str, hyper: dict[str, str], n_losses: int | None = None):
     if missing:
         example = " ".join(f"--{p} VALUE" for p in missing)
         raise CLIError(f"{key} needs {example}")
-    method = factory(**kwargs)
-    return key, method, {k: str(v) for k, v in kwargs.items()}
+    with _UserInput(key):
+        method = factory(**kwargs)
+    return key, method, {k: _shown(v) for k, v in kwargs.items()}
+
+
+def _shown(value) -> str:
+    """A hyperparameter as typed back: a tableau as '0,0;1,0', a row as '1/2,1/2'."""
+    if isinstance(value, list) and value and isinstance(value[0], list):
+        return ";".join(",".join(str(v) for v in row) for row in value)
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
 
 
 def _check_losses(key: str, method, loss: _Loss | None) -> None:
@@ -295,8 +344,15 @@ def _check_losses(key: str, method, loss: _Loss | None) -> None:
         )
 
 
-def _symbols_of(method) -> list[str]:
-    return sorted(s.name for s in method.symbols)
+def _symbols_of(key: str, method, hyper: dict[str, str]) -> list[str]:
+    """The symbols of the method: its hyperparameters' and those typed in a tableau."""
+    names = {s.name for s in method.symbols}
+    if key == "runge_kutta":
+        for flag in ("A", "b", "c"):
+            if flag in hyper:
+                for row in _matrix_rows(hyper[flag], f"--{flag}"):
+                    names |= {s.name for v in row for s in v.free_symbols}
+    return sorted(names)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -341,6 +397,21 @@ def _emit(text: str, out: str | None) -> None:
     except OSError as exc:
         raise CLIError(f"cannot write {out}: {exc.strerror}") from None
     print(f"wrote {path}", file=sys.stderr)
+
+
+def _check_output(path_text: str, flag: str) -> None:
+    """Fail now, before any work, if ``path_text`` cannot be written."""
+    path = Path(path_text)
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise CLIError(f"{flag} {path_text}: is a folder; give a file name, e.g. {path}/out")
+    if not parent.is_dir():
+        raise CLIError(
+            f"{flag} {path_text}: the folder {parent} does not exist; create it first "
+            f"(mkdir -p {parent}) or write elsewhere"
+        )
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise CLIError(f"{flag} {path_text}: not writable; choose another place")
 
 
 def _float_list(text: str, flag: str, positive: bool = False) -> list[float]:
@@ -398,12 +469,13 @@ def _cmd_derive(args, hyper) -> int:
             f"{args.order} --loss 'x**4/4 + y**2/2'"
         )
     progress = _announce(args.order, f"the modified equation of {key}")
-    me = bea.modified_equation(
-        method,
-        args.order,
-        progress=progress and not coordinatewise,
-        max_trees=_max_trees(args),
-    )
+    with _UserInput(key):
+        me = bea.modified_equation(
+            method,
+            args.order,
+            progress=progress and not coordinatewise,
+            max_trees=_max_trees(args),
+        )
     field = signs = None
     if loss is not None:
         field = me.on(loss.loss_for(method), loss.variables)
@@ -470,12 +542,28 @@ def _cmd_loss(args, hyper) -> int:
         raise _coordinatewise_error(key, "bea loss")
     _check_losses(key, method, loss)
     progress = _announce(args.order, f"the modified loss of {key}")
-    me = bea.modified_equation(method, args.order, progress=progress, max_trees=_max_trees(args))
-    ml = bea.ModifiedLoss(me)
+    with _UserInput(key):
+        me = bea.modified_equation(
+            method, args.order, progress=progress, max_trees=_max_trees(args)
+        )
+        ml = bea.ModifiedLoss(me)
     concrete = (
         _tidy(ml.on(loss.loss_for(method), loss.flat), loss.flat) if loss is not None else None
     )
     if args.format == "json":
+        from ..results._loss import gradient_text, scalar_text
+
+        coloured = method.colours > 1
+
+        def _remainder_term(t, r):
+            return {
+                "tree": str(t),
+                "coefficient": str(r),
+                "order": len(t) - 1,
+                "gradient_coefficient": str((-1) ** len(t) * r / t.symmetry()),
+                "text": gradient_text(t, coloured),
+            }
+
         out = {
             "optimizer": key,
             "hyperparameters": values,
@@ -487,9 +575,27 @@ def _cmd_loss(args, hyper) -> int:
                 {"free_tree": str(t), "coefficient": str(c), "order": len(t) - 1}
                 for t, c in ml.loss_terms()
             ],
-            "remainder_terms": [
-                {"tree": str(t), "coefficient": str(c), "order": len(t) - 1}
-                for t, c in ml.remainder_terms()
+            "remainder_normalisation": (
+                "beyond the gradient order f̃ = −∇[Σ_τ h^(|τ|−1) c(τ) S(τ)] + Σ_t h^(|t|−1) "
+                "r(t)/σ(t) F(t) per order; 'coefficient' is r(t) (F(t): elementary differential "
+                "of f = −∇L); 'gradient_coefficient' is (−1)^|t| r(t)/σ(t), the factor of the "
+                "contraction G(t) of ∇L-tensors (F(t) = (−1)^|t| G(t)), as the text shows it"
+            ),
+            "remainder_terms": [_remainder_term(t, c) for t, c in ml.remainder_terms()],
+            "non_gradient_orders": [
+                {
+                    "order": k,
+                    "gradient_part": [
+                        {
+                            "free_tree": str(tau),
+                            "coefficient": str(c),
+                            "text": scalar_text(tau, coloured),
+                        }
+                        for tau, c in ml.split(k)[0]
+                    ],
+                    "remainder_terms": [_remainder_term(t, r) for t, r in ml.split(k)[1]],
+                }
+                for k in range(ml.gradient_order + 1, ml.order + 1)
             ],
             "text": ml.text(),
         }
@@ -523,7 +629,9 @@ def _cmd_codegen(args, hyper) -> int:
     if method.coordinatewise:
         raise _coordinatewise_error(key, "bea codegen")
     _announce(args.order, f"the modified {args.kind} of {key}")
-    with allow_trees(_max_trees(args)):
+    if args.out is not None:
+        _check_output(args.out, "--out")
+    with allow_trees(_max_trees(args)), _UserInput(key):  # the method and the function name
         source = bea.jax.module_source(method, args.order, kind=args.kind, name=args.function_name)
     _emit(source, args.out)
     return 0
@@ -579,7 +687,12 @@ def _cmd_verify(args, hyper) -> int:
             f"verify does not handle the coordinate-wise optimizer {key} (its modified field "
             f"carries the signs of the gradient); derive it with bea derive {key} --loss EXPR"
         )
-    symbolic = _symbols_of(method)
+    symbolic = _symbols_of(key, method, hyper)
+    if symbolic and key == "runge_kutta":
+        raise CLIError(
+            f"verify runs runge_kutta on numbers: the tableau has the symbols "
+            f"{', '.join(symbolic)}; give numeric entries, e.g. --A '0,0;1,0' --b '1/2,1/2'"
+        )
     if symbolic:
         example = " ".join(f"--{n} 0.5" for n in symbolic)
         raise CLIError(
@@ -609,12 +722,22 @@ def _cmd_verify(args, hyper) -> int:
         horizon = loss.builtin.horizon if loss.builtin else 1.0
     if not (math.isfinite(horizon) and horizon > 0):
         raise CLIError(f"--horizon must be a positive number, got {horizon}")
+    if steps is not None:
+        counts = {max(1, round(horizon / (hv * method.steps))) for hv in steps}
+        if len(counts) < 3:
+            raise CLIError(
+                f"--steps {args.steps}: at horizon T = {horizon:g} these give only "
+                f"{len(counts)} distinct step counts T/h; give at least 3 step sizes that "
+                "differ more, or a longer --horizon"
+            )
+    for flag, out in (("--json", args.json), ("--plot", args.plot)):
+        if out is not None:
+            _check_output(out, flag)
     t0 = time.perf_counter()
     report = _run_agreement(method, loss, x0, orders, steps, horizon, args.progress)
     if args.format == "json":
         print(report.to_json())
     else:
-        print(f"loss: {loss.text}   x0 = {x0}")
         print(report.table())
         print(f"({time.perf_counter() - t0:.1f} s)")
     if args.json:
@@ -627,6 +750,12 @@ def _cmd_verify(args, hyper) -> int:
         print(f"bea: verify: slope check failed: {_slopes_line(report)}", file=sys.stderr)
         return 1
     return 0
+
+
+#: the demo's sweep, (orders, step sizes): the default, and --fast (the order-3 flow and five
+#: step sizes fewer: about 1.5 s less compilation and run time, see benchmarks/demo.py)
+_DEMO_FULL: tuple[tuple[int, ...], tuple[float, ...] | None] = ((0, 1, 2, 3), None)
+_DEMO_FAST: tuple[tuple[int, ...], tuple[float, ...] | None] = ((0, 1, 2), (0.2, 0.1, 0.05))
 
 
 def _cmd_demo(args, hyper) -> int:
@@ -672,9 +801,9 @@ def _cmd_demo(args, hyper) -> int:
         f"(h = {h_value}, L = {builtin.expr}, x0 = {tuple(x0)})"
     )
 
+    orders, steps = _DEMO_FAST if args.fast else _DEMO_FULL
     print(f"\n3. Iterates against the truncated modified flows on L = {builtin.expr}:")
-    steps = (0.2, 0.1, 0.05, 0.025) if args.fast else None
-    report = _run_agreement(gd, loss, x0, (0, 1, 2, 3), steps, builtin.horizon, False)
+    report = _run_agreement(gd, loss, x0, orders, steps, builtin.horizon, False)
     print(report.table())
     plot = out_dir / "agreement.png"
     report.plot(plot)
@@ -754,10 +883,17 @@ def _positive_float(text: str) -> float:
     return value
 
 
+#: how a Butcher tableau is typed (help and errors)
+_TABLEAU_SYNTAX = (
+    "runge_kutta takes its Butcher tableau as --A with rows separated by ';' and entries by "
+    "',' (numbers or symbols), --b as one row and optionally --c, e.g. "
+    "bea derive runge_kutta --A '0,0;1,0' --b '1/2,1/2' (Heun)"
+)
+
 _OPTIMIZER_HELP = (
     "optimizer: {names}. Hyperparameters are options named after the catalog function's "
     "arguments, e.g. --beta 0.9 (exact: read as 9/10) or --beta beta (a symbol); "
-    "an unknown one lists the valid ones."
+    "an unknown one lists the valid ones. " + _TABLEAU_SYNTAX.replace("%", "%%") + "."
 )
 
 _LOSS_HELP = (
@@ -797,7 +933,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, dict[str, bool]]]:
         "--debug",
         action="store_true",
         default=argparse.SUPPRESS,
-        help="show the traceback of unexpected errors",
+        help="also show the traceback of user errors (internal errors always show it)",
     )
     p = argparse.ArgumentParser(
         prog="bea",
@@ -812,7 +948,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, dict[str, bool]]]:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
-    p.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    p.add_argument("--debug", action="store_true", help="also show the traceback of user errors")
     p.add_argument("--version", action="version", version=f"bea {_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     options: dict[str, dict[str, bool]] = {}
@@ -846,7 +982,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, dict[str, bool]]]:
         "  bea derive rk4 --order 5 --format latex\n"
         "  bea derive heavy_ball --beta 0.9 --order 2 --loss 'x**4/4 + y**2/2'\n"
         "  bea derive adam --beta1 0.9 --beta2 0.999 --eps 1e-8 --order 1 --loss quartic\n"
-        "  bea derive simultaneous_gd --order 1 --loss 'x*y;-x*y' --players 'x;y'\n\n"
+        "  bea derive simultaneous_gd --order 1 --loss 'x*y;-x*y' --players 'x;y'\n"
+        "  bea derive runge_kutta --A '0,0;q,0' --b '1/2,1/2' --order 2\n\n"
         "built-in losses:\n" + _losses_help(),
         _cmd_derive,
     )
@@ -881,7 +1018,13 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, dict[str, bool]]]:
     )
     cg.add_argument("optimizer", help=_OPTIMIZER_HELP.format(names=names))
     cg.add_argument("--order", type=_order, default=2, help="highest power of h (default 2)")
-    cg.add_argument("--kind", choices=("field", "loss"), default="field")
+    cg.add_argument(
+        "--kind",
+        choices=("field", "loss"),
+        default="field",
+        help="field: the modified field f̃ (any method, any order); loss: the modified loss L̃ "
+        "(only through the method's gradient order, e.g. 1 for gd) (default field)",
+    )
     cg.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     cg.add_argument(
         "--function-name", metavar="NAME", default=None, help="the generated function's name"
@@ -924,12 +1067,16 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, dict[str, bool]]]:
         "the built-in default job",
         "Derive gradient descent's modified loss through h^3, write JAX modules for its\n"
         "modified field (order 2) and loss (order 1), check the agreement slopes of\n"
-        "orders 0-3 on log-cosh and plot them.",
+        "orders 0-3 on log-cosh and plot them (--fast: orders 0-2, three step sizes).",
         "  bea demo\n  bea demo --out-dir /tmp/bea-demo --fast",
         _cmd_demo,
     )
     de.add_argument("--out-dir", default="bea-demo", help="where to write (default ./bea-demo)")
-    de.add_argument("--fast", action="store_true", help="fewer step sizes")
+    de.add_argument(
+        "--fast",
+        action="store_true",
+        help="a quicker check: orders 0-2 on three step sizes instead of orders 0-3 on eight",
+    )
 
     # cache
     ca = command(
@@ -1034,20 +1181,20 @@ def _main(argv: list[str] | None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
-    except (CLIError, ValueError, TypeError, NotImplementedError) as exc:
+    except CLIError as exc:
         if debug:
             traceback.print_exc()
         print(f"bea: error: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:
-        if debug:
-            traceback.print_exc()
+    except Exception as exc:  # not the user's mistake: a bug, shown as one
+        traceback.print_exc()
         print(
-            f"bea: internal error: {type(exc).__name__}: {exc} "
-            "(run with --debug for the traceback)",
+            f"bea: internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in bea, not a problem with your input; please report it with the "
+            "command line and the traceback above.",
             file=sys.stderr,
         )
-        return 1
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -42,7 +42,7 @@ from typing import Any
 import sympy as sp
 
 from .._inputs import check_order, exact
-from ..bseries._series import BSeries, _from_sympy_list, _Prunings
+from ..bseries._series import BSeries, _from_sympy_list, _Prunings, unify_domains
 from ._base import Engine, Kind, Method
 
 __all__ = ["Optimizer", "optimizer"]
@@ -126,6 +126,7 @@ class Optimizer(Method):
             check(**self._hyper)
         self.__doc__ = doc or rule.__doc__
         self._cache: dict[int, BSeries] = {}
+        self._states: dict[int, tuple[BSeries, ...]] = {}
 
     @property
     def kind(self) -> Kind:
@@ -219,12 +220,45 @@ class Optimizer(Method):
             )
         if max_nodes in self._cache:
             return self._cache[max_nodes]
-        series = _solve(self, max_nodes)
+        series, states = _solve(self, max_nodes)
+        self._states[max_nodes] = states
         if self.average and self.colours > 1:
             series = _average_colours(series)
         _check_consistent(self, series)
         self._cache[max_nodes] = series
         return series
+
+    def state_series(self, max_nodes: int) -> tuple[BSeries, ...]:
+        """The state maps S_i of the underlying one-step method, one B-series per state entry.
+
+        On the invariant manifold of the iteration the state is a function of
+        x: s_i = S_i(x) = S_i(∅)·x + Σ_t h^{|t|} S_i(t)/σ(t) F(t)(x) (f = −∇L,
+        the normalisation of :meth:`bseries`), solved tree by tree together
+        with the one-step method Φ; S_i(Φ(x)) is the state after one more
+        iteration. Starting the iteration at (x0, S(x0)) instead of
+        (x0, init(x0)) puts it on the manifold up to O(h^{max_nodes+1}), with
+        no transient. An empty tuple for rules without state.
+
+        For heavy ball the state is the previous iterate, S = Φ⁻¹: on
+        f(y) = −λy, S(x) = x/μ with μ = 1 − hλ + O(h²) the principal root of
+        μ² − (1 + β − hλ)μ + β = 0.
+
+        Examples
+        --------
+        >>> import bea
+        >>> (S,) = bea.optimizers.heavy_ball(0).state_series(2)
+        >>> S["[]"], S["[[]]"]  # x_prev = Φ⁻¹(x) = x − h f + h² f'f + …  (β = 0: GD)
+        (-1, 1)
+        """
+        check_order(max_nodes, "max_nodes")
+        if self.average and self.colours > 1 and self.init(BSeries.identity(1, self.colours)):
+            raise ValueError(
+                f"{self!r} averages over orderings of its losses and has a state: the state "
+                "maps of the averaged map are not those of one ordering; none are defined"
+            )
+        if max_nodes not in self._states:
+            self.bseries(max_nodes)
+        return self._states[max_nodes]
 
     # -- execution -----------------------------------------------------------------
     def numeric_hyperparameters(self, **values) -> dict:
@@ -314,7 +348,8 @@ def optimizer(init: Callable | None = None, **kwargs: Any) -> Callable[[Callable
 # ----------------------------------------------------------------------------
 
 
-def _solve(opt: Optimizer, N: int) -> BSeries:
+def _solve(opt: Optimizer, N: int) -> tuple[BSeries, tuple[BSeries, ...]]:
+    """The one-step method Φ and the state maps S_i (see :meth:`Optimizer.state_series`)."""
     hyper = opt._exact_hyper()
     colours = opt.colours
     ident = BSeries.identity(N, colours)
@@ -377,6 +412,9 @@ def _solve(opt: Optimizer, N: int) -> BSeries:
             )
     Minv = memory_matrix(opt, A, S_empty).inv()
     dom, vals = _from_sympy_list([*Minv, *hyper_values(hyper), *S_empty])
+    # symbols the rule brings in itself (a symbolic Runge–Kutta tableau) join the domain
+    dom = unify_domains(dom, x0.domain, *(s.domain for s in s0))
+    vals = [dom.convert(v) for v in vals]
     minv = vals[: (k + 1) ** 2]
 
     phi = BSeries.identity(N, colours, dom)
@@ -403,7 +441,7 @@ def _solve(opt: Optimizer, N: int) -> BSeries:
             phi.coeffs[t] = sol[0]
             for i in range(k):
                 S[i].coeffs[t] = sol[i + 1]
-    return phi
+    return phi, tuple(S)
 
 
 def memory_matrix(opt, A: sp.Matrix, e) -> sp.Matrix:

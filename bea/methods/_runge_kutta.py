@@ -205,8 +205,9 @@ class RungeKutta(Method):
         return (lambda x: ()), update
 
     def __repr__(self) -> str:
+        # the call that builds it, as the optimizers print: gd(), rk4()
         if self.name != "runge_kutta":
-            return self.name
+            return self.name if self.name.endswith(")") else f"{self.name}()"
         return f"RungeKutta(stages={self.stages})"
 
 
