@@ -4,7 +4,7 @@ High-order derivations (for example the B-series coefficients of a modified
 equation to order 12, rendered as strings of exact rationals) are stored as
 one small JSON file per key.  Nothing is ever unpickled or evaluated: a cache
 file holds plain JSON data with an integrity check, and anything that does not
-verify is reported with a :class:`CacheWarning`, removed and recomputed.
+verify is reported with a ``CacheWarning``, removed and recomputed.
 
 File layout
 -----------
@@ -16,7 +16,7 @@ The file for a key ``k`` (a dict of plain JSON data such as
      "sha256": sha256(canonical_json(payload)), "payload": payload}
 
 where ``canonical_json`` is compact JSON with sorted keys.  A file whose
-version differs from :data:`CACHE_FORMAT_VERSION` is a miss and is
+version differs from ``CACHE_FORMAT_VERSION`` is a miss and is
 overwritten by the next store; a file that is not valid JSON, lacks a field,
 names another key or fails the digest check is reported, removed and treated
 as a miss.
@@ -24,7 +24,7 @@ as a miss.
 Decoding and meaning
 --------------------
 The digest only proves that a file is self-consistent: someone who rewrites
-an entry can recompute it. :meth:`DiskCache.get_or_compute` therefore takes
+an entry can recompute it. ``DiskCache.get_or_compute`` therefore takes
 an optional ``decode(payload)`` that turns a payload into the value returned
 and checks its meaning (types, lengths, invariants, spot checks); a
 ``ValueError``, ``TypeError``, ``ArithmeticError`` or ``RecursionError``
@@ -35,11 +35,11 @@ Special files
 -------------
 Entries are opened with ``O_NOFOLLOW | O_NONBLOCK``, so a symbolic link or a
 FIFO in place of an entry is neither followed nor waited on; anything that is
-not a regular file, or is larger than ``max_bytes`` (:data:`MAX_ENTRY_BYTES`
+not a regular file, or is larger than ``max_bytes`` (``MAX_ENTRY_BYTES``
 by default), is a miss and is replaced by the next store. Reading stops after
 ``max_bytes``. A directory in place of an entry is a miss for that key only;
 the cache stays on. Temporary files left by a writer that was killed are
-removed by the next store once they are :data:`ORPHAN_AGE` seconds old, and
+removed by the next store once they are ``ORPHAN_AGE`` seconds old, and
 lock files are opened without following links.
 
 Location and switches
@@ -51,8 +51,8 @@ environment variable ``BEA_CACHE_DIR`` if set.  ``BEA_CACHE=0`` (or ``off``,
 Concurrency
 -----------
 Files are written to a temporary file in the same directory, flushed,
-``fsync``-ed and moved into place with :func:`os.replace`, so readers see
-either the old or the new complete file.  :meth:`DiskCache.get_or_compute`
+``fsync``-ed and moved into place with ``os.replace``, so readers see
+either the old or the new complete file.  ``DiskCache.get_or_compute``
 additionally holds an advisory lock (``fcntl.flock`` on ``<hash>.lock``)
 while it computes and stores, so that concurrent processes asking for the
 same key compute it once.  Where ``fcntl`` is unavailable the lock is skipped:
@@ -193,7 +193,7 @@ class DiskCache:
         Whether to read and write at all.  Defaults to true unless
         ``$BEA_CACHE`` is ``0``, ``off``, ``false`` or ``no``.
     max_bytes : int, optional
-        Largest entry read (default :data:`MAX_ENTRY_BYTES`); larger files
+        Largest entry read (default ``MAX_ENTRY_BYTES``); larger files
         are misses.
 
     Notes
@@ -204,7 +204,7 @@ class DiskCache:
     enabled.  Returned payloads are always the JSON round trip of what was
     stored, so a hit and a miss return equal values.
 
-    If the directory cannot be written, one :class:`CacheWarning` is issued
+    If the directory cannot be written, one ``CacheWarning`` is issued
     and the instance carries on without the cache.
 
     Examples
@@ -256,7 +256,7 @@ class DiskCache:
         """Return the stored payload for `key`, or ``None`` on a miss.
 
         A stored ``None`` payload is indistinguishable from a miss here; use
-        :meth:`get_or_compute` to cache such values.
+        ``get_or_compute`` to cache such values.
         """
         value = self._load(key)
         return None if value is _MISS else value
@@ -403,7 +403,7 @@ class DiskCache:
                     os.unlink(tmp_name)
 
     def _remove_orphans(self) -> None:
-        """Remove temporary files older than :data:`ORPHAN_AGE` (left by killed writers)."""
+        """Remove temporary files older than ``ORPHAN_AGE`` (left by killed writers)."""
         cutoff = time.time() - ORPHAN_AGE
         with contextlib.suppress(OSError):
             for item in os.scandir(self.directory):
@@ -428,8 +428,8 @@ class DiskCache:
 
         ``decode(payload)``, if given, turns the payload into the value
         returned and checks its meaning; if it raises one of
-        :data:`DECODE_ERRORS` on a stored payload, the entry is reported with
-        a :class:`CacheWarning`, removed, recomputed and rewritten.
+        ``DECODE_ERRORS`` on a stored payload, the entry is reported with
+        a ``CacheWarning``, removed, recomputed and rewritten.
 
         Returns
         -------
@@ -594,7 +594,7 @@ def default_cache() -> DiskCache:
     """The cache configured by the environment.
 
     Reads ``BEA_CACHE_DIR`` and ``BEA_CACHE`` on every call and returns one
-    shared :class:`DiskCache` per configuration, so that an unusable
+    shared ``DiskCache`` per configuration, so that an unusable
     directory is reported only once.
 
     Examples

@@ -1,18 +1,18 @@
 """The dispatcher: the one place that maps a method's declared kind to its engine.
 
 ``modified_equation``, ``modified_loss`` and ``modifying_integrator`` check
-their input once (a :class:`bea.Method`, a valid order), read the method's
-:class:`~bea.methods._base.Kind` and call the engine for it. Engines and
+their input once (a ``bea.Method``, a valid order), read the method's
+``bea.methods._base.Kind`` and call the engine for it. Engines and
 results never inspect a method's type or probe it for attributes: what they
-need is on the :class:`~bea.methods._base.Method` protocol.
+need is on the ``bea.methods._base.Method`` protocol.
 
 =====================  =================================  ==============================
 kind.engine             modified_equation                  modified_loss
 =====================  =================================  ==============================
-``Engine.TREES``        ω = log a on trees                 free-tree form (:class:`ModifiedLoss`)
-                        (:class:`ModifiedEquation`)
+``Engine.TREES``        ω = log a on trees                 free-tree form (``ModifiedLoss``)
+                        (``ModifiedEquation``)
 ``Engine.COORDINATES``  derived on a concrete loss          no tree form: a clear error
-                        (:class:`AdaptiveModifiedEquation`)
+                        (``AdaptiveModifiedEquation``)
 =====================  =================================  ==============================
 """
 
@@ -45,7 +45,7 @@ __all__ = [
 
 
 def as_method(method: Any, what: str = "method") -> Method:
-    """``method`` if it is a :class:`bea.Method`; otherwise a TypeError saying what to pass."""
+    """``method`` if it is a ``bea.Method``; otherwise a TypeError saying what to pass."""
     if isinstance(method, Method):
         return method
     hint = ""
@@ -78,7 +78,7 @@ def modified_equation(
 ) -> Result:
     """The modified equation of ``method`` through h^order.
 
-    For B-series methods (``Engine.TREES``) a :class:`bea.ModifiedEquation`:
+    For B-series methods (``Engine.TREES``) a ``bea.ModifiedEquation``:
     h f̃ = Σ_t h^{|t|} ω(t)/σ(t) F(t) on all trees with at most ``order + 1``
     nodes, ω = log of the method's B-series divided by ``method.steps`` (the
     n-th iterate sits at t = n·h). High orders of exact-rational series are
@@ -88,7 +88,7 @@ def modified_equation(
     ``bea.bseries._budget.MAX_TREES`` trees (order 14 for one loss) a
     ValueError gives their number and a cost estimate before anything starts,
     unless ``max_trees`` allows more. For coordinate-wise methods
-    (``Engine.COORDINATES``) a :class:`bea.AdaptiveModifiedEquation`, derived
+    (``Engine.COORDINATES``) a ``bea.AdaptiveModifiedEquation``, derived
     on a concrete loss by ``.on(loss, variables)``.
 
     >>> import bea
@@ -115,7 +115,7 @@ def modified_loss(method: Method, order: int, max_trees: int | None = None) -> M
     Normalisation: L̃ = Σ_τ h^{|τ|−1} c(τ) S(τ), c(τ) = (−1)^{|τ|−1} ω(τ)/σ(τ),
     ω the modified-equation coefficients (h f̃ = Σ h^{|t|} ω(t)/σ(t) F(t)).
     ``max_trees`` raises the limit on the trees enumerated (see
-    :func:`bea.modified_equation`).
+    ``bea.modified_equation``).
 
     >>> import bea
     >>> ml = bea.modified_loss(bea.gd(), order=1)
@@ -141,7 +141,7 @@ def modifying_integrator(
     """The modifying integrator of ``method``: the field f̂ whose numerical flow is the target.
 
     ``target`` is the field to follow, as a field B-series ω_target (ω(∅) = 0;
-    h f_target = Σ h^{|t|} ω(t)/σ(t) F(t)) or a :class:`ModifiedEquation`;
+    h f_target = Σ h^{|t|} ω(t)/σ(t) F(t)) or a ``ModifiedEquation``;
     by default the exact flow of f itself (ω = δ_•). Returns f̂ with
     h f̂ = Σ h^{|t|} β̂(t)/σ(t) F(t) on trees with at most order + 1 nodes,
     solved tree by tree from β̂ ⋆ a = exp(ω_target) (Chartier, Hairer,

@@ -20,7 +20,7 @@ so that ``-x**2`` is ``-(x**2)``, ``x**y**z`` is ``x**(y**z)``, ``2**-1`` is
 the input is ever evaluated as Python code: there is no ``eval``, ``exec``,
 ``compile``, ``ast`` or ``sympify`` on the raw text, every name is looked up in
 a fixed table, and anything else (attribute access, indexing, strings,
-keywords, ...) is rejected with an :class:`ExpressionError`.
+keywords, ...) is rejected with an ``ExpressionError``.
 
 Numbers are exact: ``0.5`` is ``Rational(1, 2)`` and ``1e-3`` is
 ``Rational(1, 1000)``; floating point never enters.  Variables are
@@ -29,12 +29,12 @@ Numbers are exact: ``0.5`` is ``Rational(1, 2)`` and ``1e-3`` is
 product.
 
 Limits guard against inputs that would make sympy itself run for hours: the
-text length (``max_length``), the nesting depth (:data:`MAX_DEPTH`), numeric
-exponents (:data:`MAX_EXPONENT`, so ``x**10**10`` is rejected), the size
+text length (``max_length``), the nesting depth (``MAX_DEPTH``), numeric
+exponents (``MAX_EXPONENT``, so ``x**10**10`` is rejected), the size
 of exact numbers produced by powers (``(2**999)**999`` and
 ``exp(10**9*log(2))`` are rejected instead of being computed), the number of
-arguments of ``min``/``max`` (:data:`MAX_ARGUMENTS`: sympy compares them
-pairwise) and the wall-clock time of one parse (:data:`MAX_SECONDS`). Sums
+arguments of ``min``/``max`` (``MAX_ARGUMENTS``: sympy compares them
+pairwise) and the wall-clock time of one parse (``MAX_SECONDS``). Sums
 and products are built in one step (``Add(*terms)``), so long sums take
 linear, not quadratic, time.
 
@@ -199,9 +199,9 @@ _FUNCTIONS: dict[str, _Function] = {
 
 _CONSTANTS: dict[str, sympy.Expr] = {"pi": sympy.pi, "E": sympy.E}
 
-#: Names of the functions accepted by :func:`parse_expression`.
+#: Names of the functions accepted by ``parse_expression``.
 FUNCTION_NAMES: tuple[str, ...] = tuple(sorted(_FUNCTIONS))
-#: Names of the constants accepted by :func:`parse_expression`.
+#: Names of the constants accepted by ``parse_expression``.
 CONSTANT_NAMES: tuple[str, ...] = tuple(sorted(_CONSTANTS))
 
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
@@ -814,8 +814,8 @@ def parse_expression(
         The expression, e.g. ``'x**4/4 + sin(y)'``.  Operators ``+ - * / **``
         (``^`` is a synonym of ``**``), parentheses, exact decimal numbers,
         the constants ``pi`` and ``E``, and the functions listed in
-        :data:`FUNCTION_NAMES` (``sigmoid(x)`` is :math:`1/(1+e^{-x})` and
-        ``softplus(x)`` is :math:`\log(1+e^{x})`).  Multiplication must be
+        ``FUNCTION_NAMES`` (``sigmoid(x)`` is $1/(1+e^{-x})$ and
+        ``softplus(x)`` is $\log(1+e^{x})$).  Multiplication must be
         written out: ``2*x``, not ``2x``.
     variables : sequence of str, optional
         The allowed variable names.  If given, exactly these variables are

@@ -6,7 +6,7 @@ order k + 1 (F([t1..tm]) = f^{(m)}(…) with f = −∇L). A loss built with
 ``abs``, ``max``, ``min``, ``sign`` or a step function of the variables has
 no such derivatives where the argument changes branch (sympy's derivatives
 there are ``DiracDelta`` and ``Heaviside``), so its modified equation is not
-defined. :func:`check_smooth` says so with the offending term and a smooth
+defined. ``check_smooth`` says so with the offending term and a smooth
 replacement instead of failing later inside a derivation or a lambdified
 field.
 """

@@ -1,4 +1,4 @@
-"""The optimizer catalog: each entry is one update rule (see :class:`bea.Optimizer`).
+"""The optimizer catalog: each entry is one update rule (see ``bea.Optimizer``).
 
 Every rule is written once over points: ``step(y)`` is −h∇L(y) (``step(y, k)``
 the k-th loss or player), the state carries previous iterates or momenta.

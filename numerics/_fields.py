@@ -20,8 +20,8 @@ A *problem* bundles what a sweep needs, on flat float vectors:
   possibly traced step size h.
 
 Three ways to get one: a JAX loss (``bea.jax.modified_field`` generates the
-field), several JAX losses or player gradients (:func:`tree_field`, nested
-jvps over coloured trees), or a sympy loss (:class:`SympyLoss`: the exact
+field), several JAX losses or player gradients (``tree_field``, nested
+jvps over coloured trees), or a sympy loss (``SympyLoss``: the exact
 field of ``bea.modified_equation(method, p).on(L, variables)`` lambdified to
 JAX, or to mpmath for the high-precision path).
 """
@@ -70,12 +70,16 @@ def tree_field(method, order: int, fields: Sequence[Callable], h) -> Callable:
 
     Parameters
     ----------
-    method : a bea method (``bea.gd()``, ``bea.optimizers.simultaneous_gd()``, …)
+    method
+        a bea method (``bea.gd()``, ``bea.optimizers.simultaneous_gd()``, …)
         with numeric hyperparameters.
-    order : int ≥ 0.
-    fields : one vector field per colour, f_c = −∇L_c (players: zero outside
+    order
+        int ≥ 0.
+    fields
+        one vector field per colour, f_c = −∇L_c (players: zero outside
         their own variables), each ``y -> array`` on flat vectors.
-    h : step size (a float or a traced scalar).
+    h
+        step size (a float or a traced scalar).
 
     Examples
     --------
@@ -145,13 +149,15 @@ class SympyLoss:
 
     The exact modified field ``bea.modified_equation(method, p).on(loss, variables)``
     is lambdified once per order with the step size as an argument, to JAX
-    (``modules="jax"``) or to mpmath (:meth:`mp_field`). Gradients are exact
+    (``modules="jax"``) or to mpmath (``mp_field``). Gradients are exact
     derivatives, lambdified likewise.
 
     Parameters
     ----------
-    loss : a scalar sympy expression, or a list (one per mini-batch loss or player).
-    variables : list of sympy symbols; for a game, one list per player
+    loss
+        a scalar sympy expression, or a list (one per mini-batch loss or player).
+    variables
+        list of sympy symbols; for a game, one list per player
         (``[[phi], [theta]]``): player c's gradient is ∇L_c in its own
         variables and zero elsewhere.
 
@@ -226,7 +232,7 @@ class SympyLoss:
 
     # -- JAX --------------------------------------------------------------------
     def problem(self, method) -> Problem:
-        """The :class:`Problem` of this loss under ``method``, in JAX."""
+        """The ``Problem`` of this loss under ``method``, in JAX."""
         grads = []
         for g in self.gradient_exprs():
             fn = self._lambdify(g, False, "jax")
@@ -277,11 +283,11 @@ def _vectorised(fn):
 
 
 def make_problem(method, loss, params0, *, grads=None, field=None) -> tuple[Problem, jnp.ndarray]:
-    """Normalise the ways of describing a problem to a :class:`Problem` on flat vectors.
+    """Normalise the ways of describing a problem to a ``Problem`` on flat vectors.
 
     ``loss``: a JAX loss ``params -> scalar`` (field from ``bea.jax.modified_field``),
-    a list of JAX losses (one per colour; field by :func:`tree_field`), a
-    :class:`SympyLoss`, or None when ``grads`` and ``field`` are given.
+    a list of JAX losses (one per colour; field by ``tree_field``), a
+    ``SympyLoss``, or None when ``grads`` and ``field`` are given.
     ``grads``: overrides the gradients (list, one per colour, on params pytrees).
     ``field``: overrides the modified field, ``field(order, h) -> (params -> pytree)``.
     Returns the problem and params0 flattened.

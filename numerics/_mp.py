@@ -66,11 +66,16 @@ def gbs_solve(f, y0: Sequence, T, macro_steps: int, levels: int = 12):
 
     Parameters
     ----------
-    f : ``list[mpf] -> list[mpf]``.
-    y0 : initial value (list of mpf).
-    T : final time.
-    macro_steps : number of equal macro steps H = T/macro_steps.
-    levels : extrapolation levels k (substeps 2, 4, …, 2k; order 2k).
+    f
+        ``list[mpf] -> list[mpf]``.
+    y0
+        initial value (list of mpf).
+    T
+        final time.
+    macro_steps
+        number of equal macro steps H = T/macro_steps.
+    levels
+        extrapolation levels k (substeps 2, 4, …, 2k; order 2k).
 
     Returns
     -------
@@ -123,7 +128,7 @@ def agreement_mp(
 ) -> Report:
     """Agreement sweep at ``dps`` decimal digits: iterates vs modified flows, in mpmath.
 
-    Same measurement as :func:`numerics.agreement` (global error
+    Same measurement as ``numerics.agreement`` (global error
     ‖x_n − y_p(T)‖₂ at T = n·h for the flow of f̃_p = Σ_{|t| ≤ p+1}
     h^{|t|−1} ω(t)/σ(t) F(t), f = −∇L; slope p + 1 expected), with the floor at
     floor_factor·10^(−dps)·scale, so orders far beyond float64's reach are
@@ -131,21 +136,31 @@ def agreement_mp(
 
     Parameters
     ----------
-    method : a bea optimizer or explicit Runge–Kutta method (numeric hyperparameters).
-    loss : a :class:`numerics.SympyLoss`.
-    x0 : the start, one number per variable (strings keep full precision: "0.3").
-    orders, step_sizes, horizon, tol : as in :func:`numerics.agreement`
+    method
+        a bea optimizer or explicit Runge–Kutta method (numeric hyperparameters).
+    loss
+        a ``numerics.SympyLoss``.
+    x0
+        the start, one number per variable (strings keep full precision: "0.3").
+    orders, step_sizes, horizon, tol
+        as in ``numerics.agreement``
         (default step sizes T/n, n = 12, 16, 23, 32, 45).
-    dps : working precision in decimal digits.
-    transient : iterations discarded first (methods with state; default from
+    dps
+        working precision in decimal digits.
+    transient
+        iterations discarded first (methods with state; default from
         the rule's parasitic multipliers at this precision).
-    levels, macro_steps : the GBS integrator (order 2·levels; macro steps are
+    levels, macro_steps
+        the GBS integrator (order 2·levels; macro steps are
         doubled until its error bound is below the floor / 100).
-    guard : extra digits for the flow (its rounding stays below the floor).
-    relative_target : the flow's error bound must also be below
+    guard
+        extra digits for the flow (its rounding stays below the floor).
+    relative_target
+        the flow's error bound must also be below
         relative_target × the error measured (whichever is larger with floor/100);
         a point that does not get there within ``max_macro_steps`` is reported.
-    progress : tqdm progress bar over (order, h).
+    progress
+        tqdm progress bar over (order, h).
 
     Examples
     --------

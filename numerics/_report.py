@@ -235,7 +235,7 @@ class Report:
         }
 
     def to_json(self, path=None, **kwargs) -> str:
-        """JSON text of :meth:`to_dict`; also written to ``path`` when given."""
+        """JSON text of ``to_dict``; also written to ``path`` when given."""
         text = json.dumps(self.to_dict(), indent=kwargs.pop("indent", 2), **kwargs)
         if path is not None:
             with open(path, "w") as fh:

@@ -4,7 +4,7 @@ A method with memory (heavy ball, Nesterov, EMA momentum) iterates
 (x, s) ↦ (x', s'). Its modified equation describes the *underlying one-step
 method* Φ, whose iterates lie on the invariant manifold s = S(x) of the
 iteration. The engine solves the state maps S_i as B-series together with Φ
-(:meth:`bea.Optimizer.state_series`):
+(``bea.Optimizer.state_series``):
 
     S_i(x) = S_i(∅)·x + Σ_{|t| ≤ N} h^{|t|} S_i(t)/σ(t) F(t)(x),   f = −∇L,
 
@@ -44,10 +44,13 @@ def manifold_state(method: bea.Optimizer, fields: Sequence[Callable], max_nodes:
 
     Parameters
     ----------
-    method : a :class:`bea.Optimizer` with numeric hyperparameters and state.
-    fields : one vector field per colour, f_c = −∇L_c, each ``y -> array`` on
+    method
+        a ``bea.Optimizer`` with numeric hyperparameters and state.
+    fields
+        one vector field per colour, f_c = −∇L_c, each ``y -> array`` on
         flat vectors.
-    max_nodes : truncation of the state maps (trees of at most this many
+    max_nodes
+        truncation of the state maps (trees of at most this many
         nodes); the state is exact up to O(h^{max_nodes+1}).
 
     Examples

@@ -444,46 +444,67 @@ def agreement(
 
     Parameters
     ----------
-    method : a bea optimizer with numeric hyperparameters (``bea.gd()``,
+    method
+        a bea optimizer with numeric hyperparameters (``bea.gd()``,
         ``bea.optimizers.heavy_ball(0.5)``, …; ``method.with_values(beta=0.9)``).
-    loss : a JAX loss ``params -> scalar`` (modified field from
+    loss
+        a JAX loss ``params -> scalar`` (modified field from
         ``bea.jax.modified_field``), a list of JAX losses (one per mini-batch /
-        colour), a :class:`numerics.SympyLoss`, or None with ``grads`` and ``field``.
-    params0 : the start (any pytree of float64 arrays).
-    orders : truncation orders p to measure.
-    step_sizes : step sizes h; each is rounded so that T/h is an integer
+        colour), a ``numerics.SympyLoss``, or None with ``grads`` and ``field``.
+    params0
+        the start (any pytree of float64 arrays).
+    orders
+        truncation orders p to measure.
+    step_sizes
+        step sizes h; each is rounded so that T/h is an integer
         (default: T/n for 8 values of n from n₀ to 8n₀, n₀ = 10 or more so
         that h·λmax stays within a quarter of the modified series' range:
         hλ < 1 for GD, hλ < 1 + β − 2√β for heavy ball).
-    horizon : T.
-    starts : several starts instead of ``params0`` (the error reported per
+    horizon
+        T.
+    starts
+        several starts instead of ``params0`` (the error reported per
         (order, h) is the largest over them; ``errors_per_start`` keeps all).
-    grads : gradient functions overriding ``jax.grad(loss)`` (one per colour,
+    grads
+        gradient functions overriding ``jax.grad(loss)`` (one per colour,
         on params pytrees): for games, player c's gradient, zero outside its
         own variables.
-    field : ``field(order, h) -> (params -> pytree)``, a modified field
+    field
+        ``field(order, h) -> (params -> pytree)``, a modified field
         overriding the generated one (any callable; e.g. from sympy).
-    transient : iterations K discarded before measuring (methods with state);
+    transient
+        iterations K discarded before measuring (methods with state);
         default computed from the rule's parasitic multipliers.
-    start : "manifold" (methods with state): start at (params0, S(params0)),
+    start
+        "manifold" (methods with state): start at (params0, S(params0)),
         the state on the one-step method's invariant manifold from the state
         maps' B-series, so the measured part starts settled at params0 for
         every h (no transient by default); "transient": start at
         init(params0) and discard the transient (the measured part then
         starts at a different point for each h).
-    lambda_max : largest Hessian eigenvalue, for the range check; default
+    lambda_max
+        largest Hessian eigenvalue, for the range check; default
         estimated by power iteration at the start(s) (a non-finite value
         flags every step size: the range is unknown).
-    check_range : flag step sizes where the modified series has no real flow.
-    solver, rtol, atol, max_steps : diffrax solver ("tsit5", "dopri8",
+    check_range
+        flag step sizes where the modified series has no real flow.
+    solver, rtol, atol, max_steps
+        diffrax solver ("tsit5", "dopri8",
         "dopri5" or an instance) and PIDController tolerances.
-    tol : accepted deviation of a fitted slope from p + 1.
-    floor_factor : errors below floor_factor·ε·scale are left out of the fit.
-    divergence : iterates with ‖x‖ > divergence·max(1, ‖x0‖) count as divergent.
-    chunk : lanes per kernel call (None: all at once, vectorised over h).
-    device : "cpu", "gpu", … (None: JAX's default backend).
-    devices : number of devices (or a list) to shard the lanes over.
-    progress : show a tqdm progress bar.
+    tol
+        accepted deviation of a fitted slope from p + 1.
+    floor_factor
+        errors below floor_factor·ε·scale are left out of the fit.
+    divergence
+        iterates with ‖x‖ > divergence·max(1, ‖x0‖) count as divergent.
+    chunk
+        lanes per kernel call (None: all at once, vectorised over h).
+    device
+        "cpu", "gpu", … (None: JAX's default backend).
+    devices
+        number of devices (or a list) to shard the lanes over.
+    progress
+        show a tqdm progress bar.
 
     Returns
     -------

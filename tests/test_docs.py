@@ -17,10 +17,12 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -154,4 +156,84 @@ def test_mkdocs_build_strict(tmp_path):
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert (tmp_path / "site" / "api" / "index.html").exists()
+    site = tmp_path / "site"
+    assert (site / "api" / "index.html").exists()
+    problems = []
+    for page in sorted(site.rglob("*.html")):
+        problems += [f"{page.relative_to(site)}: {p}" for p in html_problems(page.read_text())]
+    assert not problems, "\n".join(problems[:40])
+    # the math renderer is the vendored copy, with its fonts
+    mathjax = site / "javascripts" / "vendor" / "mathjax"
+    assert (mathjax / "tex-chtml.js").stat().st_size > 500_000
+    assert len(list((mathjax / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))) >= 20
+    assert (
+        'src="../javascripts/vendor/mathjax/tex-chtml.js"'
+        in (site / "api" / "index.html").read_text()
+    )
+
+
+#: Sphinx roles that Markdown shows as raw text (``:meth:`x` `` and friends)
+ROLE = re.compile(r":(?:py:)?(?:meth|class|func|mod|attr|data|obj|exc|const|math|ref):`")
+
+
+class _Text(HTMLParser):
+    """The text of a page outside code blocks, scripts and styles; the script sources."""
+
+    def __init__(self):
+        super().__init__()
+        self.open: list[str] = []
+        self.prose: list[str] = []  # text not in <pre>, <script>, <style>
+        self.scripts: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "script" and dict(attrs).get("src"):
+            self.scripts.append(dict(attrs)["src"])
+        self.open.append(tag)
+
+    def handle_endtag(self, tag):
+        while self.open and self.open.pop() != tag:
+            pass
+
+    def handle_data(self, data):
+        if not {"pre", "script", "style"} & set(self.open):
+            self.prose.append(data)
+
+
+def html_problems(html: str) -> list[str]:
+    """Raw Sphinx roles, stray backticks outside code blocks, and scripts loaded from the web."""
+    parser = _Text()
+    parser.feed(html)
+    text = "\n".join(parser.prose)
+    out = [f"raw role {m.group(0)!r}" for m in ROLE.finditer(text)]
+    out += [
+        f"stray backtick near {text[max(0, m.start() - 30) : m.end() + 30]!r}"
+        for m in re.finditer("`", text)
+    ]
+    out += [f"script loaded from the web: {src}" for src in parser.scripts if "//" in src]
+    return out
+
+
+def test_html_problems_finds_roles_backticks_and_cdn_scripts():
+    page = (
+        "<p>see :meth:`bea.gd` and <code>``x``</code></p><pre>`fine in code`</pre>"
+        '<script src="https://unpkg.com/mathjax@3/es5/tex-mml-chtml.js"></script>'
+        '<script src="javascripts/vendor/mathjax/tex-chtml.js"></script>'
+    )
+    problems = html_problems(page)
+    assert problems[0] == "raw role ':meth:`'"
+    assert sum("stray backtick" in p for p in problems) == 6  # the role's two and ``x``'s four
+    assert (
+        problems[-1]
+        == "script loaded from the web: https://unpkg.com/mathjax@3/es5/tex-mml-chtml.js"
+    )
+    assert html_problems("<p>clean <code>x</code></p><pre>`a`</pre>") == []
+
+
+def test_docstrings_have_no_sphinx_roles():
+    """One docstring style, the one mkdocstrings renders: ``literals``, no :role:`x`."""
+    found = []
+    for path in sorted([*(ROOT / "bea").rglob("*.py"), *(ROOT / "numerics").rglob("*.py")]):
+        for k, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if ROLE.search(line):
+                found.append(f"{path.relative_to(ROOT)}:{k}: {line.strip()}")
+    assert not found, "\n".join(found)

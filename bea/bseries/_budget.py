@@ -11,11 +11,11 @@ same recurrence, the Euler transform
 (Cayley 1857; OEIS A000081 for c = 1, A038055 for c = 2), so the size of a
 derivation is known exactly before anything is enumerated.
 
-A table of trees that would grow past :data:`MAX_TREES` trees is refused with
+A table of trees that would grow past ``MAX_TREES`` trees is refused with
 a ValueError that gives the count and an estimate of memory and time, unless
 the caller asks for it explicitly: ``max_trees=`` in
 ``bea.modified_equation`` / ``bea.modified_loss``, or ``--force`` on the
-command line. :data:`MAX_TREES` = 200 000 allows one loss field through
+command line. ``MAX_TREES`` = 200 000 allows one loss field through
 order 13 of any method (up to 14 nodes: 53 272 trees, a few seconds) and
 order 14 (141 083 trees; gradient descent takes seconds, heavy ball about a
 minute and 1.3 GB measured on one CPU core); order 15 needs 376 464 trees.
@@ -125,10 +125,10 @@ def _duration(seconds: float) -> str:
 def check_size(
     max_nodes: int, colours: int = 1, max_trees: int | None = None, what: str = "this derivation"
 ) -> int:
-    """Raise :class:`TooManyTrees` if trees with ≤ ``max_nodes`` nodes exceed the limit.
+    """Raise ``TooManyTrees`` if trees with ≤ ``max_nodes`` nodes exceed the limit.
 
-    The limit is ``max_trees`` if given, else the one set by :func:`allow_trees`,
-    else :data:`MAX_TREES`. Returns the number of trees.
+    The limit is ``max_trees`` if given, else the one set by ``allow_trees``,
+    else ``MAX_TREES``. Returns the number of trees.
     """
     limit = _effective(max_trees)
     total, exact = _size(max_nodes, colours)
@@ -180,7 +180,7 @@ def allow_trees(max_trees: int | None, progress: bool = False) -> Iterator[None]
 
 
 def current_limit() -> int:
-    """The tree limit in force here (:func:`allow_trees`, else :data:`MAX_TREES`)."""
+    """The tree limit in force here (``allow_trees``, else ``MAX_TREES``)."""
     return _effective(None)
 
 

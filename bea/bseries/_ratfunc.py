@@ -132,7 +132,7 @@ class RationalFunctionField:
 
 
 class RF:
-    """An element num/den of a :class:`RationalFunctionField` (canonical form)."""
+    """An element num/den of a ``RationalFunctionField`` (canonical form)."""
 
     __slots__ = ("den", "field", "num")
 

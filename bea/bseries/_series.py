@@ -63,7 +63,7 @@ def _domain_of(expr: sp.Expr) -> Domain:
 def unify_domains(*domains: Domain) -> Domain:
     """The smallest domain holding all of ``domains``: QQ, or QQ(symbols).
 
-    QQ(symbols) is a :class:`~bea.bseries._ratfunc.RationalFunctionField` (FLINT
+    QQ(symbols) is a ``bea.bseries._ratfunc.RationalFunctionField`` (FLINT
     polynomials); sympy fraction fields given by callers are mapped onto it.
     """
     syms: set = set()
@@ -116,12 +116,12 @@ class BSeries:
 
     ``B(a, y) = a(∅) y + Σ_{1≤|t|≤N} h^{|t|} a(t)/σ(t) F(t)(y)``.
 
-    Build one with :meth:`from_function`, :meth:`from_dict`, :func:`exact_flow`
+    Build one with ``from_function``, ``from_dict``, ``exact_flow``
     or from a method (``method.bseries(N)``). Index it with a tree (or a
     bracket string) to get a sympy number: ``series["[[]]"]``; ``series.empty``
     is a(∅). Arithmetic: ``+``, ``-``, scalar ``*`` (linear combinations of
     points and displacements), ``outer @ inner`` (composition of maps,
-    ``B(outer, B(inner, y))``), :meth:`inverse`, :meth:`log`, :meth:`exp`.
+    ``B(outer, B(inner, y))``), ``inverse``, ``log``, ``exp``.
     """
 
     __slots__ = ("coeffs", "domain", "empty", "max_nodes", "table")
@@ -561,7 +561,7 @@ def _substitute(b: BSeries, a: BSeries) -> BSeries:
 
 
 def substitute_at(b: BSeries, a: BSeries, i: int):
-    """(b ⋆ a)(t) for the tree with id ``i`` (see :meth:`BSeries.substitute`)."""
+    """(b ⋆ a)(t) for the tree with id ``i`` (see ``BSeries.substitute``)."""
     tab, dom = b.table, b.domain
     bc, ac = b.coeffs, a.coeffs
     parent, kids_of = _labelled(tab, i)

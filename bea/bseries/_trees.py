@@ -17,9 +17,9 @@ as a prefix, so ``1[[]]`` is a root of colour 1 with one child of colour 0.
 A *free* tree is an unrooted tree; its rootings are the rooted trees obtained
 by choosing a root, and its symmetry σ(τ) is the size of its automorphism group.
 
-Internally every tree of a given size has an integer id in a :class:`TreeTable`
+Internally every tree of a given size has an integer id in a ``TreeTable``
 (one table per number of colours, grown on demand); a tree is the multiset of
-its children's ids plus its root colour. The public :class:`RootedTree` is a
+its children's ids plus its root colour. The public ``RootedTree`` is a
 canonical, immutable, hashable value built from nested tuples.
 """
 
@@ -60,7 +60,7 @@ class TreeTable:
     Ids are assigned by increasing size, so the trees with ``n`` nodes are the
     contiguous range ``table.ids(n)``. A tree is stored as its root colour and
     the sorted tuple of its children's ids. The table grows on demand
-    (:meth:`extend`); existing ids never change.
+    (``extend``); existing ids never change.
     """
 
     def __init__(self, colours: int = 1):
@@ -85,8 +85,8 @@ class TreeTable:
     def extend(self, n: int) -> TreeTable:
         """Make sure every tree with at most ``n`` nodes has an id.
 
-        Refuses (:class:`~bea.bseries._budget.TooManyTrees`, a ValueError) to grow
-        past the tree limit of :mod:`bea.bseries._budget`, checked from the known
+        Refuses (``bea.bseries._budget.TooManyTrees``, a ValueError) to grow
+        past the tree limit of ``bea.bseries._budget``, checked from the known
         counts before anything is enumerated.
         """
         if n <= self.max_size:
@@ -211,7 +211,7 @@ class TreeTable:
         return tuple((u, s, m) for (u, s), m in acc.items())
 
     def key(self, i: int) -> tuple:
-        """Canonical nested-tuple key of tree ``i`` (see :class:`RootedTree`)."""
+        """Canonical nested-tuple key of tree ``i`` (see ``RootedTree``)."""
         keys = self._keys
         while len(keys) <= i:
             j = len(keys)
@@ -306,7 +306,7 @@ _TABLES: dict[int, TreeTable] = {}
 
 
 def table(colours: int = 1) -> TreeTable:
-    """The shared :class:`TreeTable` for ``colours`` colours."""
+    """The shared ``TreeTable`` for ``colours`` colours."""
     t = _TABLES.get(colours)
     if t is None:
         t = _TABLES[colours] = TreeTable(colours)
@@ -335,9 +335,9 @@ def _key_colours(key: tuple) -> int:
 class RootedTree:
     """A rooted tree, canonical, immutable and hashable.
 
-    Build one with :func:`tree` from bracket notation (``tree("[[],[]]")``),
-    from a networkx graph (:meth:`from_networkx`), or with
-    :func:`butcher_product`. Two trees that differ only in the order of
+    Build one with ``tree`` from bracket notation (``tree("[[],[]]")``),
+    from a networkx graph (``from_networkx``), or with
+    ``butcher_product``. Two trees that differ only in the order of
     children are the same value: ``tree("[[[]],[]]") == tree("[[],[[]]]")``.
 
     Examples
@@ -487,7 +487,7 @@ class RootedTree:
         return cls._from_key(build(root))
 
 
-#: Deepest nesting accepted by :func:`tree` (far above any order the engine reaches).
+#: Deepest nesting accepted by ``tree`` (far above any order the engine reaches).
 MAX_TREE_DEPTH = 200
 
 
@@ -581,7 +581,7 @@ def trees(n: int, colours: int = 1) -> list[RootedTree]:
 def count_trees(n: int, colours: int = 1) -> int:
     """Number of rooted trees with ``n`` nodes (OEIS A000081 for one colour), n ≤ 400.
 
-    Computed from the Euler-transform recurrence (:mod:`bea.bseries._budget`),
+    Computed from the Euler-transform recurrence (``bea.bseries._budget``),
     without enumerating the trees.
     """
     from ._budget import tree_count

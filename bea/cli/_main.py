@@ -10,11 +10,11 @@ Examples::
     bea codegen gd --order 2 --kind field --out gd_field.py
     bea verify gd --loss logcosh --orders 0,1,2,3 --plot agreement.png
 
-Every optimizer of :mod:`bea.optimizers` (and the Runge–Kutta methods ``rk4``,
+Every optimizer of ``bea.optimizers`` (and the Runge–Kutta methods ``rk4``,
 ``heun``, ``explicit_midpoint``, ``implicit_midpoint``, ``implicit_euler``) is
 available by name; its keyword arguments are options (``--beta 0.9`` or the
 symbol ``--beta beta``). Losses are built-in names (``bea verify --list-losses``)
-or expressions read by :func:`bea._parse.parse_expression`; nothing typed on the
+or expressions read by ``bea._parse.parse_expression``; nothing typed on the
 command line is evaluated as Python.
 
 Exit status: 0 done; 1 a numerical check failed (``verify``, ``demo``); 2 a user
@@ -60,12 +60,12 @@ EXIT_INTERNAL = 70
 
 
 class _UserInput:
-    """Context: a ValueError raised here comes from the user's input and is a :class:`CLIError`.
+    """Context: a ValueError raised here comes from the user's input and is a ``CLIError``.
 
     Used around the library calls that validate what the user typed (building
     the method from its hyperparameters, deriving its series: consistency, a
     one-step method); a ValueError anywhere else is a bug and exits with
-    :data:`EXIT_INTERNAL` and a traceback.
+    ``EXIT_INTERNAL`` and a traceback.
     """
 
     def __init__(self, what: str):

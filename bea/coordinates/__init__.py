@@ -7,12 +7,12 @@ flow of f̃ (truncated after h^p) matches Φ_h to O(h^{p+2}). It cross-checks th
 tree engine and analyses maps that are not B-series (coordinate-wise
 optimizers).
 
-* :func:`modified_field` — f̃ of a map given as a sympy Matrix in x and h.
-* :func:`flow_map` — the truncated time-h flow of a field.
-* :func:`taylor_at`, :func:`expand_in_h` — exact expansions in h.
-* :func:`coordinate_modified_equation`, :func:`underlying_map` — the same for
+* ``modified_field`` — f̃ of a map given as a sympy Matrix in x and h.
+* ``flow_map`` — the truncated time-h flow of a field.
+* ``taylor_at``, ``expand_in_h`` — exact expansions in h.
+* ``coordinate_modified_equation``, ``underlying_map`` — the same for
   optimizer update rules (``bea.Optimizer``), methods with memory included.
-* :class:`HPoint`, :func:`gradient_step` — points whose coordinates are
+* ``HPoint``, ``gradient_step`` — points whose coordinates are
   truncated series in h, on which optimizer update rules run.
 """
 

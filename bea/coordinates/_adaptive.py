@@ -173,7 +173,7 @@ class _CPoint:
 
 
 class _SeriesOps:
-    """``ops`` for the analysis: sqrt, sign, abs on :class:`_CPoint`."""
+    """``ops`` for the analysis: sqrt, sign, abs on ``_CPoint``."""
 
     def __init__(self, ctx: _Context):
         self.ctx = ctx

@@ -10,20 +10,20 @@ Conventions
 -----------
 * ``h`` is the step size, a sympy ``Symbol``; ``variables`` are ``d`` distinct
   sympy ``Symbol`` objects ``x = (x_1, ..., x_d)``.
-* A one-step map is :math:`\Phi_h(x) = x + \sum_{j \ge 1} h^j d_j(x)`.
+* A one-step map is $\Phi_h(x) = x + \sum_{j \ge 1} h^j d_j(x)$.
 * The time-``h`` flow of an autonomous field ``g`` (which may itself be a
   polynomial in ``h``) is
 
-  .. math:: \varphi_h(x) = x + \sum_{k \ge 1} \frac{h^k}{k!} (D_g^{k-1} g)(x),
-            \qquad D_g v = \frac{\partial v}{\partial x}\, g .
+  $$\varphi_h(x) = x + \sum_{k \ge 1} \frac{h^k}{k!} (D_g^{k-1} g)(x),
+  \qquad D_g v = \frac{\partial v}{\partial x}\, g .$$
 
-* The *modified field* of :math:`\Phi_h` is
-  :math:`\tilde f = f_0 + h f_1 + h^2 f_2 + \dots` with
-  :math:`\varphi_h[\tilde f_{\le p}] - \Phi_h = O(h^{p+2})` for every ``p``.  No
+* The *modified field* of $\Phi_h$ is
+  $\tilde f = f_0 + h f_1 + h^2 f_2 + \dots$ with
+  $\varphi_h[\tilde f_{\le p}] - \Phi_h = O(h^{p+2})$ for every ``p``.  No
   extra factor ``h`` is attached: ``modified_field`` returns
-  :math:`\tilde f` itself, not :math:`h \tilde f`.  For gradient descent
-  :math:`\Phi_h(x) = x - h \nabla L(x)` one finds, with :math:`f = -\nabla L`,
-  :math:`f_1 = -\tfrac12 f' f` and :math:`f_2 = \tfrac1{12} f''(f, f) + \tfrac13 f' f' f`.
+  $\tilde f$ itself, not $h \tilde f$.  For gradient descent
+  $\Phi_h(x) = x - h \nabla L(x)$ one finds, with $f = -\nabla L$,
+  $f_1 = -\tfrac12 f' f$ and $f_2 = \tfrac1{12} f''(f, f) + \tfrac13 f' f' f$.
 * Truncation "after ``h^order``" keeps the powers ``h^0, ..., h^order``.
 * Exact arithmetic only.  A Python ``float`` (or sympy ``Float``) given by a
   user is read as the decimal it prints as: ``0.9`` becomes ``9/10``.
@@ -40,7 +40,7 @@ Example
 >>> modified_field(sympy.Matrix([x - h * x**2]), [x], h, 1)
 Matrix([[-h*x**3 - x**2]])
 
-By hand: :math:`f = -x^2`, :math:`f_1 = -\tfrac12 f' f = -\tfrac12 (-2x)(-x^2) = -x^3`.
+By hand: $f = -x^2$, $f_1 = -\tfrac12 f' f = -\tfrac12 (-2x)(-x^2) = -x^3$.
 
 References
 ----------
@@ -234,8 +234,8 @@ def _taylor(expr, dummies, base, deltas, order: int) -> _Series:
 
     ``expr`` is h-free; ``base`` are h-free points; ``deltas`` are series with
     zero constant term.  Computes
-    :math:`\sum_{|\alpha| \le \text{order}} \partial^\alpha \text{expr}(\text{base})\,
-    \delta^\alpha / \alpha!` by a depth-first walk over non-decreasing index
+    $\sum_{|\alpha| \le \text{order}} \partial^\alpha \text{expr}(\text{base})\,
+    \delta^\alpha / \alpha!$ by a depth-first walk over non-decreasing index
     sequences, reusing each derivative and each monomial of its parent.
     """
     substitute = [(y, b) for y, b in zip(dummies, base, strict=True) if y != b]
@@ -400,7 +400,7 @@ def expand_in_h(expr, h, order: int):
     ``grad(x).subs(zip(x, point), simultaneous=True)``: for undefined
     functions the latter makes sympy ``Subs`` objects whose bound variable
     captures the ``x`` inside the other arguments, which is a different
-    expression.  Running the update rule on :class:`HPoint` avoids the issue.
+    expression.  Running the update rule on ``HPoint`` avoids the issue.
 
     Parameters
     ----------
@@ -413,7 +413,7 @@ def expand_in_h(expr, h, order: int):
     Returns
     -------
     sympy.Expr or sympy.Matrix
-        :math:`\sum_{j=0}^{\text{order}} h^j c_j` with each ``c_j`` passed
+        $\sum_{j=0}^{\text{order}} h^j c_j$ with each ``c_j`` passed
         through ``sympy.expand``.
 
     Examples
@@ -446,11 +446,10 @@ def _polynomial_series(expr, h, order: int, what: str) -> _Series:
 def taylor_at(expr, variables, shift, h, order: int):
     r"""Taylor expansion in ``h`` of ``expr(x + shift)``, truncated after ``h^order``.
 
-    .. math::
-        \text{expr}(x + s) = \sum_{|\alpha| \le \text{order}}
-        \frac{\partial^\alpha \text{expr}(x)}{\alpha!}\, s^\alpha + O(h^{\text{order}+1}),
+    $$\text{expr}(x + s) = \sum_{|\alpha| \le \text{order}}
+    \frac{\partial^\alpha \text{expr}(x)}{\alpha!}\, s^\alpha + O(h^{\text{order}+1}),$$
 
-    valid because every shift :math:`s_i` is :math:`O(h)`.  Derivatives are
+    valid because every shift $s_i$ is $O(h)$.  Derivatives are
     cached across calls.
 
     Parameters
@@ -516,14 +515,14 @@ def taylor_at(expr, variables, shift, h, order: int):
 
 
 class _FlowCoefficients:
-    r"""Coefficients of the time-h flow of :math:`g = \sum_j h^j f_j`, built lazily.
+    r"""Coefficients of the time-h flow of $g = \sum_j h^j f_j$, built lazily.
 
-    ``V[m][i]`` is the :math:`h^i` coefficient of :math:`D_g^{m-1} g`, so that
-    :math:`V_1 = g` and :math:`V_{m+1}[i] = \sum_{a+b=i} (\partial V_m[a]) f_b`.
-    The :math:`h^n` coefficient of the flow minus ``x`` is
-    :math:`\sum_{m=1}^{n} V_m[n-m] / m!`; for ``m >= 2`` only
-    :math:`f_0, \dots, f_{n-2}` enter, which is what lets ``modified_field``
-    solve for :math:`f_{n-1}` order by order.
+    ``V[m][i]`` is the $h^i$ coefficient of $D_g^{m-1} g$, so that
+    $V_1 = g$ and $V_{m+1}[i] = \sum_{a+b=i} (\partial V_m[a]) f_b$.
+    The $h^n$ coefficient of the flow minus ``x`` is
+    $\sum_{m=1}^{n} V_m[n-m] / m!$; for ``m >= 2`` only
+    $f_0, \dots, f_{n-2}$ enter, which is what lets ``modified_field``
+    solve for $f_{n-1}$ order by order.
     """
 
     def __init__(self, variables):
@@ -563,7 +562,7 @@ class _FlowCoefficients:
         return out
 
     def higher(self, n: int) -> list:
-        """:math:`\\sum_{m=2}^{n} V_m[n-m]/m!`, the h^n coefficient without f_{n-1}."""
+        """$\\sum_{m=2}^{n} V_m[n-m]/m!$, the h^n coefficient without f_{n-1}."""
         d = len(self.variables)
         acc = [S.Zero] * d
         for m in range(2, n + 1):
@@ -576,8 +575,8 @@ class _FlowCoefficients:
 def flow_map(field, variables, h, order: int):
     r"""Time-``h`` flow of ``field``, truncated after ``h^order``.
 
-    .. math:: \varphi_h(x) = x + \sum_{k=1}^{\text{order}} \frac{h^k}{k!}
-              (D_g^{k-1} g)(x), \qquad D_g v = \frac{\partial v}{\partial x} g,
+    $$\varphi_h(x) = x + \sum_{k=1}^{\text{order}} \frac{h^k}{k!}
+    (D_g^{k-1} g)(x), \qquad D_g v = \frac{\partial v}{\partial x} g,$$
 
     where ``g = field`` may contain ``h`` polynomially (its ``h`` powers are
     collected into the series before truncation).
@@ -643,41 +642,41 @@ def _step_map_series(step_map, variables, h, order) -> list[list]:
 
 
 def modified_field(step_map, variables, h, order: int):
-    r"""Modified field of a one-step map, :math:`\tilde f = \sum_{k=0}^{\text{order}} h^k f_k`.
+    r"""Modified field of a one-step map, $\tilde f = \sum_{k=0}^{\text{order}} h^k f_k$.
 
-    The flow of :math:`\tilde f` over time ``h`` reproduces the map:
-    :math:`\varphi_h[\tilde f] = \Phi_h + O(h^{\text{order}+2})`.  Writing
-    :math:`\Phi_h(x) = x + \sum_{j \ge 1} h^j d_j(x)`, the terms are found order
+    The flow of $\tilde f$ over time ``h`` reproduces the map:
+    $\varphi_h[\tilde f] = \Phi_h + O(h^{\text{order}+2})$.  Writing
+    $\Phi_h(x) = x + \sum_{j \ge 1} h^j d_j(x)$, the terms are found order
     by order,
 
-    .. math:: f_k = d_{k+1} - [h^{k+1}]\, \varphi_h\Big[\sum_{j<k} h^j f_j\Big],
+    $$f_k = d_{k+1} - [h^{k+1}]\, \varphi_h\Big[\sum_{j<k} h^j f_j\Big],$$
 
     with the flow coefficients reused between orders (see ``flow_map``).  No
-    factor ``h`` is attached to :math:`\tilde f`.  Maps that are not
+    factor ``h`` is attached to $\tilde f$.  Maps that are not
     polynomial in ``h`` (``L`` evaluated at ``x - h \nabla L(x)``, Runge--Kutta
     stages, ...) are first expanded with ``expand_in_h``.
 
     Parameters
     ----------
     step_map : sympy.Matrix or HPoint
-        Column of ``d`` expressions :math:`\Phi_h(x)` in ``variables`` and
-        ``h``; or an :class:`HPoint` truncated after at least ``h^(order+1)``.
+        Column of ``d`` expressions $\Phi_h(x)$ in ``variables`` and
+        ``h``; or an ``HPoint`` truncated after at least ``h^(order+1)``.
     variables : sequence of sympy.Symbol
         Distinct symbols, one per coordinate.
     h : sympy.Symbol
     order : int
-        Highest power of ``h`` kept in :math:`\tilde f`.
+        Highest power of ``h`` kept in $\tilde f$.
 
     Returns
     -------
     sympy.Matrix
-        Column matrix :math:`\sum_{k=0}^{\text{order}} h^k f_k`, each
-        :math:`f_k` normalised by ``sympy.expand``.
+        Column matrix $\sum_{k=0}^{\text{order}} h^k f_k$, each
+        $f_k$ normalised by ``sympy.expand``.
 
     Raises
     ------
     ValueError
-        If :math:`\Phi_0 \ne x` (the map is not ``x + O(h)``), if the
+        If $\Phi_0 \ne x$ (the map is not ``x + O(h)``), if the
         variables are not distinct Symbols, if ``order`` is not a
         non-negative int, or if ``step_map`` has the wrong shape.
 
@@ -717,10 +716,10 @@ def modified_field(step_map, variables, h, order: int):
 
 
 class HPoint:
-    r"""A point of :math:`\mathbb R^d` whose coordinates are truncated series in ``h``.
+    r"""A point of $\mathbb R^d$ whose coordinates are truncated series in ``h``.
 
-    Coordinate ``r`` is :math:`\sum_{j=0}^{\text{order}} h^j c_{r,j}` with
-    ``h``-free coefficients :math:`c_{r,j}` (expressions in ``variables``).
+    Coordinate ``r`` is $\sum_{j=0}^{\text{order}} h^j c_{r,j}$ with
+    ``h``-free coefficients $c_{r,j}$ (expressions in ``variables``).
     Optimizer update rules written over points run on ``HPoint`` to produce
     their one-step map, e.g. Nesterov
 
@@ -920,7 +919,7 @@ class HPoint:
 
 
 def gradient_step(loss, variables, h, order: int) -> Callable[[HPoint], HPoint]:
-    r"""The gradient step :math:`y \mapsto -h \nabla L(y)` acting on :class:`HPoint` objects.
+    r"""The gradient step $y \mapsto -h \nabla L(y)$ acting on ``HPoint`` objects.
 
     Gradient descent's one-step map is ``x + step(x)`` with
     ``x = HPoint.identity(variables, h, order)``.  The gradient is formed once;

@@ -1,6 +1,6 @@
 r"""Optimizer programs in coordinates: the underlying one-step map, order by order in h.
 
-The update rule of a :class:`bea.Optimizer` is run on :class:`HPoint` objects
+The update rule of a ``bea.Optimizer`` is run on ``HPoint`` objects
 (points of a fixed-dimensional space whose coordinates are truncated series in
 ``h``) with ``step(y, k) = −h ∇L_k(y)``. This is independent of the rooted-tree
 engine and needs of the rule only ``+``, ``−``, scalar ``*`` and ``step``.
@@ -22,7 +22,7 @@ is the h^j coefficient of the rule's output with the order-j unknowns set to
 found by Taylor expansion of each known s_ij' about x. det M = 0 (β = 1 for
 heavy ball) means there is no underlying one-step method.
 
-The modified field is that of Φ (:func:`bea.coordinates._hseries.modified_field`),
+The modified field is that of Φ (``bea.coordinates._hseries.modified_field``),
 divided by ``opt.steps``; with ``opt.average`` Φ is first averaged over all
 orderings of the losses (the expected map of random reshuffling).
 
@@ -325,7 +325,7 @@ def _check_consistent(opt, variables, h, hyper, colours: int) -> None:
 def underlying_map(opt, losses, variables, order: int, h: sympy.Symbol = _default_h) -> HPoint:
     r"""The underlying one-step map Φ(x) = x + Σ_{j=1}^{order} h^j φ_j(x) of ``opt``.
 
-    ``opt`` is a :class:`bea.Optimizer`; its rule runs on :class:`HPoint` with
+    ``opt`` is a ``bea.Optimizer``; its rule runs on ``HPoint`` with
     ``step(y, k) = −h∇L_k(y)`` (for grouped ``variables``, player k's step
     moves only player k's variables). For ``opt.average`` the map is averaged
     over all orderings of the losses. Not divided by ``opt.steps``: Φ is one
@@ -381,13 +381,13 @@ def coordinate_modified_equation(
 ) -> sympy.Matrix | list[sympy.Matrix]:
     r"""The modified field f̃ = Σ_{k=0}^{order} h^k f_k of an optimizer, in coordinates.
 
-    The optimizer's update rule runs on :class:`HPoint` (coordinates are
+    The optimizer's update rule runs on ``HPoint`` (coordinates are
     truncated series in h); the underlying one-step map Φ and the state maps
     are solved order by order (see the module docstring), and f̃ is the
     modified field of Φ divided by ``opt.steps``: the time-h flow of
     ``opt.steps``·f̃ reproduces Φ to O(h^{order+2}).
 
-    Conventions as in :meth:`bea.ModifiedEquation.on`: f = −∇L, no factor h on
+    Conventions as in ``bea.ModifiedEquation.on``: f = −∇L, no factor h on
     f̃, ``losses`` a scalar sympy expression (or a vector field, a Matrix), a
     list with one per loss for optimizers with several, and for games
     ``variables`` grouped by player (``[[phi...], [theta...]]``): player c's

@@ -47,7 +47,7 @@ derivative of ∇L, never a Hessian:
 * Scalars S(τ) are dot products ∇L·G(t) (t: τ with a leaf cut off), so
   L̃ = c(•) L + ∇L·V with one combined vector V.
 
-Cost model. Derivative steps of the gradient-descent field (:func:`plan_cost`):
+Cost model. Derivative steps of the gradient-descent field (``plan_cost``):
 order 1: grad + 1 HVP; order 2: grad + 1 HVP + 1 fused product; order 3: the
 same with 2 fused products; order 4: grad + 1 HVP + 4 fused ∇³L products + 1
 fused ∇⁴L + 1 ∇³L + 1 ∇⁴L. On a 1.1M-parameter MLP (``benchmarks/codegen.py``,
@@ -71,7 +71,7 @@ that divided by h²), at the same speed.
 Memory stays O(n): a handful of parameter-sized vectors plus the
 intermediates of one nested forward-over-reverse pass.
 
-The callables are the generated standalone module (:func:`module_source`)
+The callables are the generated standalone module (``module_source``)
 executed into a namespace, as sympy's ``lambdify`` does: what is printed is
 what runs.
 
@@ -628,10 +628,14 @@ def module_source(method, order: int, kind: str = "field", name: str | None = No
 
     Parameters
     ----------
-    method : a bea method, e.g. ``bea.gd()``, ``bea.rk4()``.
-    order : int ≥ 0, the highest power of h kept.
-    kind : ``"field"`` or ``"loss"``.
-    name : the generated function's name (default ``"modified_field"`` /
+    method
+        a bea method, e.g. ``bea.gd()``, ``bea.rk4()``.
+    order
+        int ≥ 0, the highest power of h kept.
+    kind
+        ``"field"`` or ``"loss"``.
+    name
+        the generated function's name (default ``"modified_field"`` /
         ``"modified_loss"``).
 
     Examples
@@ -715,21 +719,27 @@ def modified_field(loss_fn, method, order: int, h, hyperparameters=None, *, para
 
     Parameters
     ----------
-    loss_fn : callable ``(params, *args) -> scalar`` (params: any pytree of float
+    loss_fn
+        callable ``(params, *args) -> scalar`` (params: any pytree of float
         arrays; extra args such as a batch are passed through).
-    method : a bea method (``bea.gd()``, ``bea.rk4()``, ``bea.runge_kutta(A, b)``, ...).
-    order : int ≥ 0.
-    h : positive step size (a number, or a scalar array to vmap over).
-    hyperparameters : values for the method's symbolic hyperparameters,
+    method
+        a bea method (``bea.gd()``, ``bea.rk4()``, ``bea.runge_kutta(A, b)``, ...).
+    order
+        int ≥ 0.
+    h
+        positive step size (a number, or a scalar array to vmap over).
+    hyperparameters
+        values for the method's symbolic hyperparameters,
         ``{"beta": 0.9}`` or ``{sympy.Symbol("beta"): 0.9}``; None when it has
         none (equivalently pass ``method.with_values(beta=0.9)``). ``params=``
         is its deprecated name.
 
     Returns
     -------
-    callable ``(params, *args) -> pytree`` shaped like params; jittable and
-    vmappable. ``.source`` holds the generated module and ``.cost`` the
-    derivative steps (see the module docstring for the cost model).
+    callable
+        ``(params, *args) -> pytree`` shaped like params; jittable and
+        vmappable. ``.source`` holds the generated module and ``.cost`` the
+        derivative steps (see the module docstring for the cost model).
 
     Examples
     --------
@@ -753,7 +763,7 @@ def modified_loss(loss_fn, method, order: int, h, hyperparameters=None, *, param
     Only orders up to the method's gradient order exist (1 for gradient
     descent, 3 for RK4); beyond it a ValueError says so.
 
-    Parameters are those of :func:`modified_field`. The result maps
+    Parameters are those of ``modified_field``. The result maps
     ``(params, *args)`` to a scalar and is differentiable (``jax.grad``),
     jittable and vmappable.
 

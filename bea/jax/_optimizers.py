@@ -2,7 +2,7 @@
 
 Conventions
 -----------
-f = −∇L. An optimizer program (``bea.optimizers.*``, :class:`bea.Optimizer`)
+f = −∇L. An optimizer program (``bea.optimizers.*``, ``bea.Optimizer``)
 is an update rule over points in which ``step(y)`` is one gradient step
 −h∇L(y); explicit Runge–Kutta methods (``bea.gd()``, ``bea.rk4()``) are the
 rule x⁺ = x + Σ b_i k_i, k_i = step(x + Σ_j a_ij k_j).
@@ -18,7 +18,7 @@ series of L + λh‖∇L‖² (``BSeries.from_dict({"[]": 1, "[[]]": -2*lam}, p+
 since −∇(λh‖∇L‖²) = −2λh ∇²L∇L = −2λh f'f) it follows that regularised flow.
 For gradient descent and p = 1, f̂ = f + h/2 f'f, so x⁺ = x − h∇L + h²/2 ∇²L∇L.
 
-optax. :func:`as_optax` runs any of these as an ``optax`` gradient
+optax. ``as_optax`` runs any of these as an ``optax`` gradient
 transformation: the update is x⁺ − x. optax hands a transformation the
 gradient at the current parameters only, so rules that evaluate ∇L elsewhere
 (Nesterov's look-ahead, extragradient, USAM, Runge–Kutta stages, modifying
@@ -179,11 +179,11 @@ class JaxOptimizer(NamedTuple):
 
 
 class ModifyingOptimizer(NamedTuple):
-    """A modifying integrator run as an optimizer (see :func:`modifying_optimizer`).
+    """A modifying integrator run as an optimizer (see ``modifying_optimizer``).
 
-    Unpacks as ``init, update = ...`` (the pair of :class:`JaxOptimizer`);
+    Unpacks as ``init, update = ...`` (the pair of ``JaxOptimizer``);
     ``field`` is f̂ as a generated JAX function (``.source``, ``.cost``),
-    ``coefficients`` the :class:`bea.ModifyingField` β̂.
+    ``coefficients`` the ``bea.ModifyingField`` β̂.
     """
 
     init: Any
@@ -221,22 +221,28 @@ def modifying_optimizer(
 
     Parameters
     ----------
-    loss_fn : callable ``(params, *args) -> scalar`` (params any pytree of floats).
-    method : an explicit method or optimizer program; default ``bea.gd()``.
+    loss_fn
+        callable ``(params, *args) -> scalar`` (params any pytree of floats).
+    method
+        an explicit method or optimizer program; default ``bea.gd()``.
         Methods with state (heavy ball) follow the target through their
         underlying one-step method.
-    order : int ≥ 0, the highest power of h corrected.
-    target : None (the gradient flow of L), a field B-series ω_target with
+    order
+        int ≥ 0, the highest power of h corrected.
+    target
+        None (the gradient flow of L), a field B-series ω_target with
         ω(∅) = 0 (h f_target = Σ h^{|t|} ω(t)/σ(t) F(t)), e.g. for the flow of
         L + λh‖∇L‖²: ``bea.BSeries.from_dict({"[]": 1, "[[]]": -2*lam}, order+1)``,
-        or a :class:`bea.ModifiedEquation`.
-    h : positive step size.
-    hyperparameters : values of symbolic method hyperparameters, e.g. ``{"beta": 0.9}``
+        or a ``bea.ModifiedEquation``.
+    h
+        positive step size.
+    hyperparameters
+        values of symbolic method hyperparameters, e.g. ``{"beta": 0.9}``
         (``params=`` is its deprecated name).
 
     Returns
     -------
-    :class:`ModifyingOptimizer`; ``init, update = modifying_optimizer(...)``
+    ``ModifyingOptimizer``; ``init, update = modifying_optimizer(...)``
     with ``update(x, state, *args) -> (x_new, state)``. For optax use
     ``bea.jax.as_optax(modifying_optimizer(...))``.
 
@@ -301,7 +307,7 @@ def modifying_optimizer(
 
 
 class BeaOptaxState(NamedTuple):
-    """optax state of :func:`as_optax`: the rule's state (previous iterates, momenta)."""
+    """optax state of ``as_optax``: the rule's state (previous iterates, momenta)."""
 
     inner: tuple
 
@@ -346,12 +352,16 @@ def as_optax(opt, learning_rate=None, *, loss_fn=None, **hyper):
 
     Parameters
     ----------
-    opt : ``bea.optimizers.*`` / :class:`bea.Optimizer`, an explicit
+    opt
+        ``bea.optimizers.*`` / ``bea.Optimizer``, an explicit
         ``bea.RungeKutta`` (``bea.gd()``, ``bea.rk4()``), or the result of
-        :func:`modifying_optimizer` (its step size and loss are its own).
-    learning_rate : the step size h (a positive number).
-    loss_fn : ``(params, **extra_args) -> scalar``, for rules that need it.
-    **hyper : values of symbolic hyperparameters, e.g. ``beta=0.9``.
+        ``modifying_optimizer`` (its step size and loss are its own).
+    learning_rate
+        the step size h (a positive number).
+    loss_fn
+        ``(params, **extra_args) -> scalar``, for rules that need it.
+    **hyper
+        values of symbolic hyperparameters, e.g. ``beta=0.9``.
 
     Examples
     --------

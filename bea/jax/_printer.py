@@ -1,7 +1,7 @@
 """A small syntax tree for generated Python modules, and its printer.
 
 Generated code is built as a tree of the node classes below and rendered by
-:class:`PythonPrinter`, which has one ``_print_<Node>`` method per class (the
+``PythonPrinter``, which has one ``_print_<Node>`` method per class (the
 pattern of sympy's code printers). Nothing is pasted from string templates:
 every statement and expression of a generated module is a node.
 
@@ -80,7 +80,7 @@ class Call:
 
 @dataclass(frozen=True)
 class Keyword:
-    """``name=value``, a keyword argument of a :class:`Call`."""
+    """``name=value``, a keyword argument of a ``Call``."""
 
     name: str
     value: object

@@ -1,7 +1,7 @@
 """The method protocol: what a method is, and what kind of analysis it admits.
 
 Every method (a Runge–Kutta tableau, an optimizer program, a designed or
-stochastic method) is a :class:`Method`. It *declares* its :class:`Kind`; no
+stochastic method) is a ``Method``. It *declares* its ``Kind``; no
 part of bea guesses it from attribute names or from a rule's signature. The
 dispatcher (``bea._dispatch``) reads the kind and picks the engine:
 
@@ -13,7 +13,7 @@ dispatcher (``bea._dispatch``) reads the kind and picks the engine:
                     B-series; derived in coordinates on a concrete loss.
 =================  ===========================================================
 
-The other axes of :class:`Kind` (several losses, averaging over orderings,
+The other axes of ``Kind`` (several losses, averaging over orderings,
 steps per call, memory, noise) are independent of the engine.
 """
 
@@ -65,14 +65,19 @@ class Kind:
 
     Attributes
     ----------
-    engine : the engine for its modified equation (:class:`Engine`).
-    losses : how many loss fields (mini-batches, players) one call steps along;
+    engine
+        the engine for its modified equation (``Engine``).
+    losses
+        how many loss fields (mini-batches, players) one call steps along;
         ``step(y, k)`` uses the k-th, k < losses (coloured trees when > 1).
-    average : the analysed map is the expectation over all relabellings of the
+    average
+        the analysed map is the expectation over all relabellings of the
         losses (random reshuffling), not one fixed ordering.
-    steps : gradient steps (iterates) per call; the modified field is divided
+    steps
+        gradient steps (iterates) per call; the modified field is divided
         by it so that the n-th iterate sits at time t = n·h.
-    memory : the method carries a state (previous iterates, momenta) between
+    memory
+        the method carries a state (previous iterates, momenta) between
         calls; it is analysed through its underlying one-step method.
     noise : how each call samples its gradient (a :class:`NoiseModel`), or
         ``None`` for a deterministic method; stochastic modified equations need one.
@@ -110,11 +115,11 @@ class Kind:
 
 
 class Method(abc.ABC):
-    """A one-step method or optimizer, with its declared :class:`Kind`.
+    """A one-step method or optimizer, with its declared ``Kind``.
 
-    Subclasses set :attr:`name`, return their kind from :attr:`kind`, and
-    provide what their engine needs: :meth:`bseries` for ``Engine.TREES``,
-    :meth:`program` (an update rule over points) for the coordinate engine and
+    Subclasses set ``name``, return their kind from ``kind``, and
+    provide what their engine needs: ``bseries`` for ``Engine.TREES``,
+    ``program`` (an update rule over points) for the coordinate engine and
     for running on arrays.
     """
 
@@ -179,7 +184,7 @@ class Method(abc.ABC):
         )
 
     def program(self) -> Optimizer:
-        """The method as an update rule over points (:class:`bea.Optimizer`)."""
+        """The method as an update rule over points (``bea.Optimizer``)."""
         raise ValueError(f"{self!r} cannot be written as an update rule over points")
 
     def jax(self, grads: Callable | list[Callable], h: float, **values: Any) -> tuple:

@@ -11,7 +11,7 @@ An optimizer is a plain Python update rule over *points*::
 field), ``state`` a tuple of extra points or displacements carried from one
 iteration to the next (previous iterates, momenta), and ``init(x)`` gives the
 state at the start. Run on B-series the rule yields the method's series; run
-on JAX arrays it *is* the optimizer (:meth:`Optimizer.jax`).
+on JAX arrays it *is* the optimizer (``Optimizer.jax``).
 
 Methods with memory. The iteration (x, s) ↦ (x', s') has, for consistent rules
 with a non-singular linear part, an *underlying one-step method* Φ and state
@@ -53,27 +53,34 @@ class Optimizer(Method):
 
     Run on B-series "points" the rule gives the method's series, with the
     normalisation B(a, y) = a(∅) y + Σ h^{|t|} a(t)/σ(t) F(t); run on arrays
-    (:meth:`jax`) it is the optimizer. Coordinate-wise rules (sign, RMSProp,
+    (``jax``) it is the optimizer. Coordinate-wise rules (sign, RMSProp,
     Adam) ask for the keywords ``grad``, ``ops`` and ``h`` and are analysed in
     coordinates (see ``bea.coordinates._adaptive``).
 
     Parameters
     ----------
-    rule : callable ``rule(x, state, step, **hyperparameters) -> (x_new, new_state)``
+    rule
+        callable ``rule(x, state, step, **hyperparameters) -> (x_new, new_state)``
         (a rule without state may return ``x_new`` alone).
-    init : callable ``init(x) -> state`` (a tuple); default: no state.
+    init
+        callable ``init(x) -> state`` (a tuple); default: no state.
     name : str
-    colours : number of losses / vector fields the rule uses (``step(y, k)``,
+    colours
+        number of losses / vector fields the rule uses (``step(y, k)``,
         k < colours).
-    steps : gradient steps per call (the modified field is divided by it).
-    average : for several losses, average the one-step series over all
+    steps
+        gradient steps per call (the modified field is divided by it).
+    average
+        for several losses, average the one-step series over all
         relabellings of the losses (random reshuffling: the expected map).
-    hyperparameters : values passed to ``rule`` as keywords; numbers or
+    hyperparameters
+        values passed to ``rule`` as keywords; numbers or
         sympy symbols (coefficients are then exact rational functions of them).
-    check : callable ``check(**hyperparameters)`` raising ``ValueError`` for
+    check
+        callable ``check(**hyperparameters)`` raising ``ValueError`` for
         values outside the method's domain (e.g. β = 1 for heavy ball); it runs
         on construction and again when symbols are given values
-        (:meth:`check_values`, :meth:`with_values`, :meth:`numeric_hyperparameters`).
+        (``check_values``, ``with_values``, ``numeric_hyperparameters``).
     """
 
     def __init__(
@@ -233,7 +240,7 @@ class Optimizer(Method):
 
         On the invariant manifold of the iteration the state is a function of
         x: s_i = S_i(x) = S_i(∅)·x + Σ_t h^{|t|} S_i(t)/σ(t) F(t)(x) (f = −∇L,
-        the normalisation of :meth:`bseries`), solved tree by tree together
+        the normalisation of ``bseries``), solved tree by tree together
         with the one-step method Φ; S_i(Φ(x)) is the state after one more
         iteration. Starting the iteration at (x0, S(x0)) instead of
         (x0, init(x0)) puts it on the manifold up to O(h^{max_nodes+1}), with
@@ -349,7 +356,7 @@ def optimizer(init: Callable | None = None, **kwargs: Any) -> Callable[[Callable
 
 
 def _solve(opt: Optimizer, N: int) -> tuple[BSeries, tuple[BSeries, ...]]:
-    """The one-step method Φ and the state maps S_i (see :meth:`Optimizer.state_series`)."""
+    """The one-step method Φ and the state maps S_i (see ``Optimizer.state_series``)."""
     hyper = opt._exact_hyper()
     colours = opt.colours
     ident = BSeries.identity(N, colours)

@@ -1,6 +1,6 @@
 """Runge–Kutta methods from their Butcher tableau, explicit Euler (gradient descent) first.
 
-A Runge–Kutta method is a :class:`bea.Method` of kind ``Engine.TREES``: its
+A Runge–Kutta method is a ``bea.Method`` of kind ``Engine.TREES``: its
 ``bseries(max_nodes)`` is the series of one step,
 B(a, y) = a(∅) y + Σ h^{|t|} a(t)/σ(t) F(t)(y), with f = −∇L for optimizers.
 """
@@ -125,7 +125,7 @@ class RungeKutta(Method):
         return RungeKutta(self.A.subs(subs), self.b.subs(subs), name=self.name)
 
     def program(self) -> Optimizer:
-        """This explicit method as an update rule (:meth:`as_optimizer`)."""
+        """This explicit method as an update rule (``as_optimizer``)."""
         if not self.explicit:
             raise ValueError(
                 f"{self!r} is implicit: its stages solve equations, which an update rule on "
@@ -135,7 +135,7 @@ class RungeKutta(Method):
         return self.as_optimizer()
 
     def as_optimizer(self, number=None):
-        """This explicit method as an update rule (a :class:`bea.Optimizer`).
+        """This explicit method as an update rule (a ``bea.Optimizer``).
 
         k_i = step(x + Σ_j a_ij k_j), x⁺ = x + Σ_i b_i k_i. ``number`` converts
         the tableau entries for the points the rule runs on; by default they
@@ -172,7 +172,7 @@ class RungeKutta(Method):
     def jax(self, grads, h: float, iterations: int = 50):
         """(init, update) on arrays: one step of the method on f = −∇L.
 
-        Explicit tableaux run stage by stage (:meth:`as_optimizer`); implicit
+        Explicit tableaux run stage by stage (``as_optimizer``); implicit
         ones by ``iterations`` fixed-point sweeps of the stage equations
         (contractive for h·Lip(∇L)·max|a_ij|·s < 1). The state is empty.
         """
@@ -247,7 +247,7 @@ def _numeric_for(x):
 
 
 def runge_kutta(A, b, c=None, name: str = "runge_kutta") -> RungeKutta:
-    """A Runge–Kutta method from its Butcher tableau; see :class:`RungeKutta`."""
+    """A Runge–Kutta method from its Butcher tableau; see ``RungeKutta``."""
     return RungeKutta(A, b, c, name=name)
 
 

@@ -2,7 +2,7 @@
 
 Whatever engine derived it (trees, coordinates, …), a result knows its
 method and order, lists its terms, evaluates on a concrete loss with
-:meth:`Result.on` (a pure function of its arguments: no state is kept between
+``Result.on`` (a pure function of its arguments: no state is kept between
 calls), and prints as text, LaTeX (``_repr_latex_``, and ``sympy.latex(result)``
 through ``_latex``) and a JSON-ready dict.
 """
@@ -23,9 +23,11 @@ class Result(abc.ABC):
 
     Attributes
     ----------
-    method : the :class:`bea.Method` analysed (``None`` for a result built
+    method
+        the ``bea.Method`` analysed (``None`` for a result built
         directly from a series).
-    order : the truncation order p: the result is known through h^p.
+    order
+        the truncation order p: the result is known through h^p.
     """
 
     method: Method | None

@@ -1,7 +1,7 @@
 """The modified equation of a coordinate-wise optimizer (sign descent, RMSProp, Adam).
 
 These methods have no B-series: the result is derived in coordinates, in the
-dimension of the variables passed to :meth:`AdaptiveModifiedEquation.on`, by
+dimension of the variables passed to ``AdaptiveModifiedEquation.on``, by
 the coordinate engine (``bea.coordinates._adaptive``). See that module for the
 regime (β's and ε fixed as h → 0, signs of ∂_rL locally constant).
 """
@@ -27,14 +27,14 @@ __all__ = ["AdaptiveModifiedEquation"]
 
 
 class AdaptiveModifiedEquation(Result):
-    """The modified equation of a coordinate-wise optimizer, derived at :meth:`on`.
+    """The modified equation of a coordinate-wise optimizer, derived at ``on``.
 
     ``bea.modified_equation(bea.optimizers.adam(0.9, 0.999, eps), order=p)``
     returns this object; ``.on(loss, variables)`` runs the coordinate backend
     in the dimension of ``variables`` and returns the column Matrix
     f̃ = Σ_{k≤p} h^k f_k (f̃ carries no factor h: the time-h flow of f̃
     reproduces the memoryless one-step map Φ to O(h^{p+2})). Signs of the
-    gradient's coordinates appear as symbols σ_r (see :meth:`signs`).
+    gradient's coordinates appear as symbols σ_r (see ``signs``).
     """
 
     def __init__(self, method, order: int):
@@ -60,7 +60,7 @@ class AdaptiveModifiedEquation(Result):
         )
 
     def text(self) -> str:
-        """What the result is (its field is derived on a concrete loss by :meth:`on`)."""
+        """What the result is (its field is derived on a concrete loss by ``on``)."""
         return (
             f"modified equation of {self.method!r} through h^{self.order}: coordinate-wise, "
             "derived in coordinates by .on(loss, variables)"
@@ -105,13 +105,13 @@ class AdaptiveModifiedEquation(Result):
         ]
 
     def sign_of(self, expr):
-        """The sign symbol (±σ) standing for sign(expr) in the last :meth:`on`."""
+        """The sign symbol (±σ) standing for sign(expr) in the last ``on``."""
         if self._last is None:
             raise ValueError("call .on(loss, variables) first")
         return self._last[2].sign_of(expr, create=False)
 
     def signs(self) -> dict:
-        """The sign symbols of the last :meth:`on`: σ ↦ the expression whose sign it is."""
+        """The sign symbols of the last ``on``: σ ↦ the expression whose sign it is."""
         if self._last is None:
             raise ValueError("call .on(loss, variables) first")
         return {s: u for u, s in self._last[2].signs.items()}
@@ -143,7 +143,7 @@ class AdaptiveModifiedEquation(Result):
 
 
 def _preconditioned_form(eq: AdaptiveModifiedEquation, loss, variables, h, candidates):
-    """See :meth:`AdaptiveModifiedEquation.preconditioned_gradient`."""
+    """See ``AdaptiveModifiedEquation.preconditioned_gradient``."""
     field, _, _, ctx = eq._solve(loss, variables, h)
     signs = list(ctx.signs.values())
     sign_of = {u: s for u, s in ctx.signs.items()}

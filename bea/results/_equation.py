@@ -44,13 +44,13 @@ __all__ = [
 class ModifiedEquation(Result):
     """The modified field f̃ of a method through h^order.
 
-    Normalisation: h f̃ = Σ_t h^{|t|} ω(t)/σ(t) F(t); :meth:`coefficient`
+    Normalisation: h f̃ = Σ_t h^{|t|} ω(t)/σ(t) F(t); ``coefficient``
     returns ω(t). For gradient descent ω(•) = 1, ω([•]) = −1/2,
     ω([•,•]) = 1/6, ω([[•]]) = 1/3, so
     f̃ = f − h/2 f'f + h²(1/12 f''(f,f) + 1/3 f'f'f) + O(h³).
 
     Iterating yields ``(tree, ω(tree))`` for the non-zero terms; ``str`` and
-    :meth:`latex` print it in elementary-differential notation; :meth:`on`
+    ``latex`` print it in elementary-differential notation; ``on``
     evaluates it on a concrete field or loss.
     """
 
@@ -234,7 +234,7 @@ def tree_modified_equation(method: Method, order: int, progress: bool = False) -
     """The tree engine: ω = log of the method's B-series, divided by ``method.steps``.
 
     Normalisation h f̃ = Σ_t h^{|t|} ω(t)/σ(t) F(t) on all trees with at most
-    ``order + 1`` nodes. Reached through :func:`bea.modified_equation`.
+    ``order + 1`` nodes. Reached through ``bea.modified_equation``.
     """
     omega = _log(method.bseries(order + 1), progress=progress)
     if method.steps != 1:
@@ -248,7 +248,7 @@ class ModifyingField(ModifiedEquation):
     Normalisation: h f̂ = Σ_t h^{|t|} β̂(t)/σ(t) F(t); the method applied to
     f̂ (instead of f) has the target flow to O(h^{order+2}) per step:
     β̂ ⋆ a = exp(target) with a the method's series (substitution law).
-    :meth:`coefficient` returns β̂(t).
+    ``coefficient`` returns β̂(t).
     """
 
     def __str__(self) -> str:
@@ -266,12 +266,12 @@ def tree_modifying_integrator(method: Method, order: int, target=None) -> Modify
     """The modifying integrator of ``method``: the field f̂ whose numerical flow is the target.
 
     ``target`` is the field to follow, as a field B-series ω_target (ω(∅) = 0;
-    h f_target = Σ h^{|t|} ω(t)/σ(t) F(t)) or a :class:`ModifiedEquation`;
+    h f_target = Σ h^{|t|} ω(t)/σ(t) F(t)) or a ``ModifiedEquation``;
     by default the exact flow of f itself (ω = δ_•). Returns f̂ with
     h f̂ = Σ h^{|t|} β̂(t)/σ(t) F(t) on trees with at most order + 1 nodes,
     solved tree by tree from β̂ ⋆ a = exp(ω_target) (Chartier, Hairer,
     Vilmart 2007). Cost grows as 2^{|t|} per tree: meant for moderate orders.
-    Reached through :func:`bea.modifying_integrator`.
+    Reached through ``bea.modifying_integrator``.
     """
     from ..bseries._series import _unify, exact_flow, substitute_at
 

@@ -1,14 +1,14 @@
 """Checks that a cached modified equation really is the log of its method's series.
 
-The disk cache (:mod:`bea._cache`) proves only that an entry is
-self-consistent. Before a cached ω = log(a) is used, :func:`checked_log`
+The disk cache (``bea._cache``) proves only that an entry is
+self-consistent. Before a cached ω = log(a) is used, ``checked_log``
 checks its schema (a list of exact rationals as text, one per tree, of
 bounded length, and the number of trees per size of the table it belongs to)
 and its meaning, with invariants that hold for the log of any B-series a with
 a(∅) = 1 (normalisation B(a, y) = a(∅) y + Σ h^{|t|} a(t)/σ(t) F(t)(y)):
 
 * ω(•) = a(•) for every one-node tree;
-* every tree with at most :data:`SPOT_NODES` nodes agrees with ω recomputed
+* every tree with at most ``SPOT_NODES`` nodes agrees with ω recomputed
   from a (``a.truncate(SPOT_NODES).log()``);
 * **linear fields**, all orders: with every field f = A y, F(t) = Aⁿ y for the
   tall trees t (the chains) of n nodes and 0 otherwise, so the series is

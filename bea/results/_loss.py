@@ -60,7 +60,7 @@ class ModifiedLoss(Result):
     full contraction (S(•) = L, S(•—•) = ‖∇L‖², …) and
     c(τ) = (−1)^{|τ|−1} ω(τ)/σ(τ) in terms of the modified-equation
     coefficients ω (h f̃ = Σ h^{|t|} ω(t)/σ(t) F(t)). f̃ = −∇L̃ through
-    :attr:`gradient_order`; beyond it :meth:`split` gives each order's gradient
+    ``gradient_order``; beyond it ``split`` gives each order's gradient
     part and remainder.
 
     >>> import bea
@@ -120,7 +120,7 @@ class ModifiedLoss(Result):
         return self._gradient[k]
 
     def loss_terms(self) -> list[tuple[FreeTree, sp.Expr]]:
-        """(τ, c(τ)) with L̃ = Σ h^{|τ|−1} c(τ) S(τ), through :attr:`gradient_order`.
+        """(τ, c(τ)) with L̃ = Σ h^{|τ|−1} c(τ) S(τ), through ``gradient_order``.
 
         c(τ) = (−1)^{|τ|−1} ω(τ)/σ(τ); zero terms are left out.
         """
@@ -129,7 +129,7 @@ class ModifiedLoss(Result):
     def terms(self, k: int | None = None) -> list[tuple[FreeTree, sp.Expr]]:
         """(τ, c(τ)) of the modified loss, all of them or those of h^k (|τ| = k + 1).
 
-        Normalisation L̃ = Σ h^{|τ|−1} c(τ) S(τ), through :attr:`gradient_order`.
+        Normalisation L̃ = Σ h^{|τ|−1} c(τ) S(τ), through ``gradient_order``.
         """
         return [(t, c) for t, c in self.loss_terms() if k is None or len(t) == k + 1]
 
@@ -199,7 +199,7 @@ class ModifiedLoss(Result):
         rank 7 among the 9 rooted trees with 5 nodes and gradient descent,
         heavy ball and RK4 all fall outside it, so no metric form of this
         kind exists at every order — the leaf-average split of
-        :meth:`split` is the canonical decomposition instead.
+        ``split`` is the canonical decomposition instead.
         """
         check_order(k, "k")
         if k > self.order:
@@ -227,7 +227,7 @@ class ModifiedLoss(Result):
 
     # -- concrete evaluation --------------------------------------------------
     def on(self, loss: Any, variables: Any, h: sp.Symbol = h) -> sp.Expr:
-        """L̃ on a concrete sympy loss, through :attr:`gradient_order` (a polynomial in h).
+        """L̃ on a concrete sympy loss, through ``gradient_order`` (a polynomial in h).
 
         For several losses (mini-batches) pass a list, one per colour.
         """
