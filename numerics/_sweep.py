@@ -220,6 +220,22 @@ def _auto_transient(method, hls: Sequence[float], floor_rel: float) -> int:
     return math.ceil(math.log(floor_rel * 1e-3) / math.log(rho)) + 1
 
 
+def _nonfinite_start(problem: Problem, X0) -> str:
+    """Why no sweep can start at the starts X0 (a gradient not finite there), or ""."""
+    for x in X0:
+        for k, g in enumerate(problem.grads):
+            value = np.asarray(g(x))
+            if not np.all(np.isfinite(value)):
+                which = f"gradient {k} of the loss" if len(problem.grads) > 1 else "the gradient"
+                shown = ", ".join(f"{v:.6g}" for v in np.asarray(x)[:6])
+                return (
+                    f"{which} is not finite at the start x0 = [{shown}] (it is {value.tolist()}"
+                    "): the loss is not smooth there, so nothing was iterated or integrated; "
+                    "start elsewhere"
+                )
+    return ""
+
+
 def _manifold_start(method, problem: Problem, max_nodes: int):
     """(state(y, h), "") from the state maps' B-series, or (None, why) when there are none."""
     program = method.program()
@@ -594,6 +610,29 @@ def agreement(
             f"need at least 3 distinct step sizes to fit a slope; got h = {list(hs)} after "
             f"rounding T/h to integers (T = {horizon})"
         )
+    described = {
+        "method": repr(method),
+        "horizon": float(horizon),
+        "step_sizes": hs,
+        "steps": ns,
+        "orders": orders,
+        "tol": tol,
+        "device": _device_name(devs[0]),
+        "devices": len(devs),
+        "loss": loss.text() if isinstance(loss, SympyLoss) else problem.description,
+        "starts": [[float(v) for v in np.asarray(f)] for f in flats],
+    }
+    unusable = _nonfinite_start(problem, X0)
+    if unusable:  # nothing can be measured from there: say so at once, run nothing
+        return Report(
+            errors={p: np.full(len(hs), np.nan) for p in orders},
+            floor=float(max(floor_factor * EPS64, rtol + atol)),
+            failures=[Failure(float(hv), unusable) for hv in hs],
+            lambda_max=lam,
+            wall_time=time.perf_counter() - t_start,
+            notes=notes,
+            **described,
+        )
     if check_range and lam is not None:
         for hv in hs:
             ok, why = _in_range(method, hv * lam)
@@ -747,23 +786,14 @@ def agreement(
     if method.average and method.colours > 1:
         notes.append("iterated map: the epoch averaged over all orderings of the losses")
     return Report(
-        method=repr(method),
-        horizon=float(horizon),
-        step_sizes=hs,
-        steps=ns,
-        orders=orders,
         errors=errors,
         floor=float(floor),
-        tol=tol,
         failures=unique,
         transient=transient,
         lambda_max=lam,
-        device=_device_name(devs[0]),
-        devices=len(devs),
         wall_time=time.perf_counter() - t_start,
         timings=timings,
         notes=notes,
         errors_per_start=err_lanes if S > 1 else None,
-        loss=loss.text() if isinstance(loss, SympyLoss) else problem.description,
-        starts=[[float(v) for v in np.asarray(f)] for f in flats],
+        **described,
     )

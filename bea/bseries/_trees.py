@@ -324,6 +324,15 @@ def _key_str(key: tuple) -> str:
     return label + "[" + ",".join(_key_str(k) for k in kids) + "]"
 
 
+def _key_latex(key: tuple) -> str:
+    """Butcher's notation: • for a leaf, [t1,…,tm] for a root with children; colour k as _k."""
+    colour, kids = key
+    label = f"_{{{colour}}}" if colour else ""
+    if not kids:
+        return "\\bullet" + label
+    return "[" + ",".join(_key_latex(k) for k in kids) + "]" + label
+
+
 def _key_size(key: tuple) -> int:
     return 1 + sum(_key_size(k) for k in key[1])
 
@@ -391,6 +400,26 @@ class RootedTree:
 
     def __repr__(self) -> str:
         return f"tree({str(self)!r})"
+
+    def latex(self) -> str:
+        """Butcher's notation in LaTeX: ``tree("[[],[]]").latex()`` is ``[\\bullet,\\bullet]``.
+
+        A leaf is •, a root with children t1..tm is [t1,…,tm]; a node of
+        colour k > 0 carries the subscript k (``tree("1[]")`` is •₁).
+        ``sympy.latex(t)`` gives the same.
+
+        Examples
+        --------
+        >>> tree("[[[]]]").latex()
+        '[[\\bullet]]'
+        """
+        return _key_latex(self._key)
+
+    def _latex(self, printer=None) -> str:
+        return self.latex()
+
+    def _repr_latex_(self) -> str:
+        return f"${self.latex()}$"
 
     def __len__(self) -> int:
         return _key_size(self._key)
@@ -637,6 +666,24 @@ class FreeTree:
 
     def __repr__(self):
         return f"FreeTree({_key_str(self._key)!r})"
+
+    def latex(self) -> str:
+        """Butcher's notation of the canonical rooting in braces: ``\\{[\\bullet]\\}`` for •—•.
+
+        ``sympy.latex(tau)`` gives the same.
+
+        Examples
+        --------
+        >>> FreeTree("[[]]").latex()
+        '\\{[\\bullet]\\}'
+        """
+        return "\\{" + _key_latex(self._key) + "\\}"
+
+    def _latex(self, printer=None) -> str:
+        return self.latex()
+
+    def _repr_latex_(self) -> str:
+        return f"${self.latex()}$"
 
     @property
     def order(self) -> int:
