@@ -333,7 +333,15 @@ def test_demo_fast(capsys, tmp_path):
         "agreement.json",
     }
     assert "L + h/4 ‖∇L‖²" in out and "Summary" in out
-    assert all(json.loads((tmp_path / "agreement.json").read_text())["passed"].values())
+    data = json.loads((tmp_path / "agreement.json").read_text())
+    assert all(data["passed"].values())
+    # --fast sweeps fewer orders and step sizes than the default (benchmarks/demo.py times both)
+    fast_orders, fast_steps = _cli._DEMO_FAST
+    full_orders, full_steps = _cli._DEMO_FULL
+    assert data["orders"] == list(fast_orders) == [0, 1, 2]
+    assert len(data["step_sizes"]) == len(fast_steps) == 3
+    assert len(full_orders) == 4 and full_steps is None  # numerics' default: eight step sizes
+    assert data["loss"] == "log(cosh(x)) + log(cosh(y))" and data["x0"] == [0.8, -0.5]
 
 
 # --------------------------------------------------------------------------- errors
@@ -407,15 +415,15 @@ def test_help_shows_examples(capsys):
         assert code == 0 and "examples:" in out and f"bea {command}" in out
 
 
-def test_unexpected_errors_exit_1_and_traceback_only_with_debug(capsys, monkeypatch):
+def test_unexpected_errors_exit_70_with_a_traceback(capsys, monkeypatch):
     def boom(args, hyper):
         raise RuntimeError("kaboom")
 
     monkeypatch.setattr(_cli, "_cmd_derive", boom)
     code, _, err = run(capsys, "derive", "gd")
-    assert code == 1 and "internal error: RuntimeError: kaboom" in err and "Traceback" not in err
-    code, _, err = run(capsys, "derive", "gd", "--debug")
-    assert code == 1 and "Traceback" in err
+    assert code == _cli.EXIT_INTERNAL == 70
+    assert "internal error: RuntimeError: kaboom" in err and "Traceback" in err
+    assert "bug in bea" in err
 
 
 def _subprocess_commands():

@@ -100,6 +100,9 @@ def test_pages_exist():
         "tutorials/sgd-reshuffling.md",
         "tutorials/heavy-ball.md",
         "tutorials/adding-an-optimizer.md",
+        "tutorials/optax.md",
+        "tutorials/validate.md",
+        "tutorials/linear-network.md",
     ):
         assert page in names
 
