@@ -19,10 +19,10 @@ import pytest
 import sympy as sp
 
 import bea
+from bea.bseries._differentials import ElementaryDifferentials
 from bea.cli import _main as _cli
 from bea.cli import main
 from bea.results._loss import scalar_value
-from bea.trees._differentials import ElementaryDifferentials
 
 ROOT = Path(__file__).resolve().parents[1]
 

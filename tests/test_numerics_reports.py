@@ -162,7 +162,7 @@ def test_state_series_heavy_ball_linear_field_exact():
 
 
 def test_state_series_without_state_is_empty():
-    assert opt.gd().state_series(3) == ()
+    assert bea.gd().program().state_series(3) == ()
 
 
 def test_x64_is_on():

@@ -60,7 +60,7 @@ EXIT_INTERNAL = 70
 
 
 class _UserInput:
-    """Context: a ValueError raised here comes from the user's input and is a ``CLIError``.
+    """Context: a ValueError (or NotImplementedError) raised here is the user's: a ``CLIError``.
 
     Used around the library calls that validate what the user typed (building
     the method from its hyperparameters, deriving its series: consistency, a
@@ -75,7 +75,8 @@ class _UserInput:
         return self
 
     def __exit__(self, kind, exc, tb):
-        if kind is not None and issubclass(kind, ValueError) and not isinstance(exc, CLIError):
+        user = issubclass(kind, (ValueError, NotImplementedError)) if kind is not None else False
+        if user and not isinstance(exc, CLIError):
             text = str(exc)
             raise CLIError(text if text.startswith(self.what) else f"{self.what}: {text}") from exc
         return False
