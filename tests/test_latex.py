@@ -14,9 +14,13 @@ import bea
 
 def test_sympy_latex_of_results():
     me = bea.modified_equation(bea.gd(), 2)
-    assert sp.latex(me) == me.latex() == (
-        "f - \\frac{h}{2} f'f + h^{2}\\left(\\frac{1}{12} f''(f,f) + "
-        "\\frac{1}{3} f'f'f\\right) + \\mathcal{O}(h^{3})"
+    assert (
+        sp.latex(me)
+        == me.latex()
+        == (
+            "f - \\frac{h}{2} f'f + h^{2}\\left(\\frac{1}{12} f''(f,f) + "
+            "\\frac{1}{3} f'f'f\\right) + \\mathcal{O}(h^{3})"
+        )
     )
     assert me._repr_latex_() == f"$\\tilde f = {sp.latex(me)}$"
     ml = bea.modified_loss(bea.gd(), 1)
