@@ -30,10 +30,10 @@ __all__ = ["manifold_state"]
 
 def _terms(series) -> tuple[float, list[tuple[object, float]]]:
     """(S(∅), [(t, S(t)/σ(t)) for the non-zero terms]) of one state map, as floats."""
-    empty = sp.sympify(series.domain.to_sympy(series.empty))
+    empty = series.domain.to_sympy(series.empty)
     out = []
     for t, c in series.items():
-        value = sp.sympify(c) / t.symmetry()
+        value = sp.Integer(1) * c / t.symmetry()
         if value != 0:
             out.append((t, float(value)))
     return float(empty), out

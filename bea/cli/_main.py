@@ -625,7 +625,8 @@ def _cmd_codegen(args, hyper) -> int:
     from ..bseries._budget import allow_trees
 
     if args.function_name is not None:
-        check_function_name(args.function_name)  # before any derivation
+        with _UserInput("--function-name"):
+            check_function_name(args.function_name)  # before any derivation
     key, method, _ = _method(args.optimizer, hyper)
     if method.coordinatewise:
         raise _coordinatewise_error(key, "bea codegen")
