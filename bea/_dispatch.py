@@ -169,7 +169,7 @@ def stochastic_modified_equation(method: Method, order: int = 2) -> StochasticMo
     Weak order p = ``order`` (1 or 2): for smooth test functions φ the one-step
     local weak error |E φ(x₁) − E φ(X_h)| is O(h^{p+1}) and the global weak
     error at a fixed horizon T = n·h is O(h^p). f = −∇L; t = n·h at the n-th
-    iterate. See :class:`bea.StochasticModifiedEquation`.
+    iterate. See ``bea.StochasticModifiedEquation``.
 
     >>> import bea
     >>> sme = bea.stochastic_modified_equation(bea.optimizers.sgd(), order=2)

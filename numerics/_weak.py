@@ -5,7 +5,7 @@ The weak error at a fixed horizon T = N·h,
     e_p(h; φ) = |E φ(x_N) − E φ(X_T)|,
 
 of the order-p SME (``bea.stochastic_modified_equation(method, p)``) must
-scale as h^p. :func:`weak_agreement` measures it for several step sizes and
+scale as h^p. ``weak_agreement`` measures it for several step sizes and
 test functions φ and fits the slope of log e against log h, with its
 standard error.
 

@@ -46,8 +46,8 @@ class Engine(enum.Enum):
 class NoiseModel(abc.ABC):
     """How a stochastic method samples its gradient (see ``bea.methods._noise``).
 
-    The concrete models are :class:`bea.Minibatch` and :class:`bea.GradientOracle`;
-    a method declares one on its :class:`Kind` (``kind.noise``).
+    The concrete models are ``bea.Minibatch`` and ``bea.GradientOracle``;
+    a method declares one on its ``Kind`` (``kind.noise``).
     """
 
     @abc.abstractmethod
@@ -79,7 +79,8 @@ class Kind:
     memory
         the method carries a state (previous iterates, momenta) between
         calls; it is analysed through its underlying one-step method.
-    noise : how each call samples its gradient (a :class:`NoiseModel`), or
+    noise
+        how each call samples its gradient (a ``NoiseModel``), or
         ``None`` for a deterministic method; stochastic modified equations need one.
     """
 

@@ -194,7 +194,7 @@ def sgd(batch: int = 1, replacement: bool = True) -> StochasticMethod:
     """Stochastic gradient descent: x⁺ = x − h∇L_B(x), B a random mini-batch of ``batch`` examples.
 
     L = (1/n) Σ_i L_i; batches are drawn uniformly, with or without
-    replacement, independently at every step (:class:`bea.Minibatch`). Its
+    replacement, independently at every step (``bea.Minibatch``). Its
     stochastic modified equation (Li, Tai & E 2017, 2019) to weak order 2 is
     dX = −∇(L + h/4 ‖∇L‖²) dt + √(h Σ_B) dW with Σ_B = Cov(∇L_B):
     ``bea.stochastic_modified_equation(bea.optimizers.sgd(), 2)``.

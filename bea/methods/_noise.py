@@ -9,17 +9,17 @@ draw independent samples.
 
 Two models, both with Cov(g) = κ·Σ:
 
-* :class:`Minibatch`: L = (1/n) Σ_i L_i over n examples, g = ∇L_B the mean
+* ``Minibatch``: L = (1/n) Σ_i L_i over n examples, g = ∇L_B the mean
   gradient of b examples drawn uniformly with replacement (κ = 1/b) or
   without replacement (κ = (n − b)/(b(n − 1)), the finite-population
   correction), Σ = (1/n) Σ_i (∇L_i − ∇L)(∇L_i − ∇L)ᵀ the covariance of one
   example's gradient;
-* :class:`GradientOracle`: a generic unbiased oracle, the gradient of a random
+* ``GradientOracle``: a generic unbiased oracle, the gradient of a random
   loss L_γ, with covariance Σ(x)/b; Σ stays symbolic (a tensor field with
   derivatives ∇Σ, like ∇ᵏL) until it is given on a concrete problem.
 
-A method declares its noise on its :class:`~bea.methods._base.Kind`
-(``kind.noise``); :func:`with_noise` attaches one to any method.
+A method declares its noise on its ``bea.methods._base.Kind``
+(``kind.noise``); ``with_noise`` attaches one to any method.
 """
 
 from __future__ import annotations

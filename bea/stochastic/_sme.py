@@ -1,6 +1,6 @@
 r"""Stochastic modified equations (SME): the SDE a stochastic optimizer follows in the weak sense.
 
-A stochastic method (``kind.noise`` set, see :mod:`bea.methods._noise`) makes
+A stochastic method (``kind.noise`` set, see ``bea.methods._noise``) makes
 per call the step of a deterministic B-series method along one sampled loss
 L_γ: for a fixed sample, one call is x ↦ B(a, f_γ)(x) with f_γ = −∇L_γ and
 the normalisation B(a, y) = a(∅) y + Σ_t h^{|t|} a(t)/σ(t) F(t)(y). The SME is
@@ -25,7 +25,7 @@ x₁ − x = h Δ₁ + h² Δ₂ + …, matching E φ(x₁) through h^p gives
 
   ω = log a the modified-equation coefficients (ω(•) = a(•),
   ω([•]) = a([•]) − a(•)²/2) and Σ_B = κ Σ the covariance of the sampled
-  gradient (:meth:`NoiseModel.covariance_factor`).
+  gradient (``NoiseModel.covariance_factor``).
 
 For SGD (a = δ_•) this is the order-2 SME of Li, Tai & E (ICML 2017; JMLR 2019):
 b = −∇(L + h/4 ‖∇L‖²), D = Σ_B. For USAM (ascent radius c·h, same batch)
@@ -113,8 +113,8 @@ class SDEOnProblem:
     """The SME on a concrete problem: ``drift`` (column Matrix in h), ``diffusion`` (symmetric).
 
     The SDE is dX = drift dt + √(h·diffusion) dW in ``variables``; ``h`` is
-    the step symbol. :meth:`generator` is 𝓛φ = b·∇φ + (h/2) D:∇²φ and
-    :meth:`expectation` the generator series Σ_k h^k 𝓛^k φ/k! = E φ(X_h).
+    the step symbol. ``generator`` is 𝓛φ = b·∇φ + (h/2) D:∇²φ and
+    ``expectation`` the generator series Σ_k h^k 𝓛^k φ/k! = E φ(X_h).
     """
 
     drift: sp.Matrix
