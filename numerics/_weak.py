@@ -69,7 +69,7 @@ def _quadratic(losses, xs) -> tuple[np.ndarray, np.ndarray]:
     """(H_i, r_i) with ∇L_i(x) = H_i x − r_i, for quadratic example losses."""
     Hs, rs = [], []
     for i, L in enumerate(losses):
-        L = sp.sympify(L)
+        L = sp.sympify(L, strict=True)
         poly = sp.Poly(L, *xs)
         if poly.total_degree() > 2 or L.free_symbols - set(xs):
             raise ValueError(
@@ -213,7 +213,7 @@ def _test_matrices(tests, xs):
     out = []
     zero = dict.fromkeys(xs, 0)
     for phi in tests:
-        phi = sp.sympify(phi)
+        phi = sp.sympify(phi, strict=True)
         if phi.free_symbols - set(xs) or sp.Poly(phi, *xs).total_degree() > 2:
             raise ValueError(
                 f"test functions must be polynomials of degree <= 2 in {list(xs)} (means and "

@@ -140,7 +140,7 @@ class SDEOnProblem:
     def expectation(self, phi: sp.Expr, order: int | None = None) -> sp.Expr:
         """E φ(X_h) = Σ_{k} h^k 𝓛^k φ / k!, truncated after h^order (default ``self.order``)."""
         order = self.order if order is None else order
-        term, total = sp.sympify(phi), sp.sympify(phi)
+        term, total = sp.sympify(phi, strict=True), sp.sympify(phi, strict=True)
         for k in range(1, order + 1):
             term = self.generator(term)
             total += self.h**k * term / sp.factorial(k)
@@ -223,7 +223,7 @@ class StochasticModifiedEquation(Result):
         ):
             for power, terms in groups:
                 for coef, tensor in terms:
-                    coef = sp.factor(sp.sympify(coef))
+                    coef = sp.factor(sp.sympify(coef, strict=True))
                     if coef != 0 and (k is None or k == power):
                         out.append((SMETerm(part, power, tensor), coef))
         return out
