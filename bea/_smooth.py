@@ -54,7 +54,7 @@ def nonsmooth_terms(expr: sp.Expr, variables: Iterable[sp.Symbol] | None = None)
     out = []
     for node in sp.preorder_traversal(expr):
         if isinstance(node, tuple(_NONSMOOTH)):
-            free = node.free_symbols
+            free = node.free_symbols  # type: ignore[attr-defined]
             if free and (wanted is None or free & wanted):
                 out.append(node)
     return out

@@ -504,9 +504,9 @@ def weak_agreement(
         raise ValueError(f"mode must be 'exact' or 'monte_carlo', got {mode!r}")
     xs = tuple(variables)
     d = len(xs)
-    x0 = np.asarray(x0, dtype=float)
-    if x0.shape != (d,):
-        raise ValueError(f"x0 needs one value per variable ({d}), got shape {x0.shape}")
+    start = np.asarray(x0, dtype=float)
+    if start.shape != (d,):
+        raise ValueError(f"x0 needs one value per variable ({d}), got shape {start.shape}")
     steps = [int(N) for N in steps]
     if len(steps) < 3 or any(N < 1 for N in steps):
         raise ValueError(f"steps needs at least three positive step counts, got {steps}")
@@ -535,7 +535,7 @@ def weak_agreement(
     run = None
     for i, (N, h) in enumerate(zip(steps, hs)):
         calls = _affine_calls(method, Hs, rs, batches, float(h), values, d)
-        z0 = _on_manifold(calls, x0, d)
+        z0 = _on_manifold(calls, start, d)
         if mode == "monte_carlo" and run is None:
             k = z0.shape[0] // d - 1
             run = _ensemble(method, Hs, rs, noise, d, k, values, tests_fn)
@@ -549,7 +549,7 @@ def weak_agreement(
         opt_time += time.perf_counter() - t0
         optimizer[i] = opt_vals
         for p, sde in sdes.items():
-            mean_s, second_s = _sde_moments(sde, float(h), x0, horizon)
+            mean_s, second_s = _sde_moments(sde, float(h), start, horizon)
             sde_vals = np.array([_expect(t, mean_s, second_s) for t in tmats])
             sde_values[p][i] = sde_vals
             errors[p][i] = np.abs(opt_vals - sde_vals)

@@ -172,8 +172,8 @@ class ModifiedLoss(Result):
         check_order(k, "k")
         if k > self.order:
             raise ValueError(f"order {k} is beyond this result's order {self.order}")
-        grad = []
-        rem = []
+        grad: list = []
+        rem: list = []
         for tau, mean, members in self._orders[k]:
             c = (-1) ** k * mean / tau.symmetry()
             if c != 0:
