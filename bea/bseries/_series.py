@@ -31,11 +31,13 @@ import math
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 
+import flint
 import sympy as sp
 from sympy.polys.domains import QQ
 from sympy.polys.domains.domain import Domain
 
 from .._inputs import check_order, exact
+from ._kernel import MAX_NODES, log_qq
 from ._ratfunc import RationalFunctionField
 from ._trees import RootedTree, TreeTable, table
 
@@ -199,7 +201,7 @@ class BSeries:
     def items(self) -> Iterator[tuple[RootedTree, sp.Expr]]:
         """(tree, coefficient) pairs with a non-zero coefficient, by increasing size."""
         to = self.domain.to_sympy
-        tab = self.table
+        tab = self.table.extend(self.max_nodes)
         for i, v in enumerate(self.coeffs):
             if v:
                 yield tab.tree(i), to(v)
@@ -213,7 +215,7 @@ class BSeries:
             raise ValueError(
                 f"cannot extend a series truncated at {self.max_nodes} nodes to {max_nodes}"
             )
-        n = len(self.table.upto(max_nodes))
+        n = self.table.count_upto(max_nodes)
         return BSeries(self.table, self.domain, self.coeffs[:n], self.empty, max_nodes)
 
     def __repr__(self) -> str:
@@ -255,7 +257,7 @@ class BSeries:
         tab = table(colours)
         zero = self.domain.zero
         vals = [zero] * len(tab.upto(self.max_nodes))
-        old = self.table
+        old = self.table.extend(self.max_nodes)
         for i, v in enumerate(self.coeffs):
             if v:
                 vals[tab.id_of(old.key(i))] = v
@@ -306,7 +308,7 @@ class BSeries:
         (h f∘a)(∅) = 0, (•) = a(∅), ([t1..tm]) = a(t1)···a(tm) on trees whose
         root has the given colour, 0 on the others.
         """
-        tab, dom = self.table, self.domain
+        tab, dom = self.table.extend(self.max_nodes), self.domain
         if not 0 <= colour < tab.colours:
             raise ValueError(f"colour must be in 0..{tab.colours - 1}, got {colour}")
         a = self.coeffs
@@ -373,6 +375,8 @@ class BSeries:
         O(|t|·#cuts) operations per tree.
         """
         _require_point(self, "log()")
+        if _kernel_applies(self):
+            return _log_kernel(self)
         return _log_exp(self, log=True, progress=progress)
 
     def exp(self) -> BSeries:
@@ -444,7 +448,7 @@ def lie_derivative(b: BSeries, c: BSeries) -> BSeries:
     b, c = _unify(b, c)
     if b.empty:
         raise ValueError("lie_derivative(b, c) needs a field b with b(∅) = 0")
-    tab, dom = b.table, b.domain
+    tab, dom = b.table.extend(b.max_nodes), b.domain
     out = [dom.zero] * len(b.coeffs)
     bc, cc = b.coeffs, c.coeffs
     for i in range(len(out)):
@@ -463,6 +467,29 @@ def lie_derivative(b: BSeries, c: BSeries) -> BSeries:
 # ----------------------------------------------------------------------------
 
 
+def _kernel_applies(s: BSeries) -> bool:
+    """Whether the integer-array kernel (``_kernel``) computes this series' log exactly."""
+    return s.domain == QQ and s.colours == 1 and 1 <= s.max_nodes <= MAX_NODES
+
+
+def qq_parts(values) -> tuple[list[int], list[int]]:
+    """Numerators and denominators (Python ints) of elements of sympy's QQ."""
+    return [int(x.numerator) for x in values], [int(x.denominator) for x in values]
+
+
+def qq_values(nums: list[int], dens: list[int]) -> list:
+    """Elements of sympy's QQ (flint.fmpq under python-flint ground types)."""
+    make = flint.fmpq if QQ.dtype is flint.fmpq else QQ
+    return [make(n, d) for n, d in zip(nums, dens)]
+
+
+def _log_kernel(s: BSeries) -> BSeries:
+    """log of a point series over QQ on the integer-array kernel (same values as _log_exp)."""
+    nums, dens = qq_parts(s.coeffs)
+    on, od = log_qq(nums, dens, s.max_nodes)
+    return BSeries(s.table, QQ, qq_values(on, od), QQ.zero, s.max_nodes)
+
+
 def _log_exp(s: BSeries, log: bool, progress: bool = False) -> BSeries:
     """Shared recursion of log and exp.
 
@@ -470,7 +497,7 @@ def _log_exp(s: BSeries, log: bool, progress: bool = False) -> BSeries:
     c_k(t) (k ≥ 2) needs ω and c_{k-1} on smaller trees only. For log the
     unknown is ω(t) = a(t) − Σ_{k≥2} c_k(t)/k!; for exp it is a(t).
     """
-    tab, dom = s.table, s.domain
+    tab, dom = s.table.extend(s.max_nodes), s.domain
     given = s.coeffs
     zero = dom.zero
     n_all = len(given)
@@ -521,6 +548,7 @@ class _Prunings:
     """For each tree t, the map s ↦ Σ Π_{u∈t∖s} a(u) over root subtrees s of t."""
 
     def __init__(self, inner: BSeries):
+        inner.table.extend(inner.max_nodes)
         self.s = inner
         self.memo: dict[int, dict[int, object]] = {}
 
@@ -555,7 +583,7 @@ class _Prunings:
 
 
 def _substitute(b: BSeries, a: BSeries) -> BSeries:
-    tab, dom = b.table, b.domain
+    tab, dom = b.table.extend(b.max_nodes), b.domain
     out = [substitute_at(b, a, i) for i in range(len(b.coeffs))]
     return BSeries(tab, dom, out, a.empty, b.max_nodes)
 

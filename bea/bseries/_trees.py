@@ -160,6 +160,16 @@ class TreeTable:
         self.extend(n)
         return range(self._starts[n], self._starts[n + 1])
 
+    def count_upto(self, n: int) -> int:
+        """Number of trees with at most ``n`` nodes, without growing the table if avoidable."""
+        if n <= self.max_size:
+            return self._starts[n + 1]
+        if self.colours == 1 and n <= 20:
+            from ._kernel import tree_arrays
+
+            return tree_arrays(n).count_upto(n)
+        return len(self.upto(n))
+
     def upto(self, n: int) -> range:
         """Ids of the trees with at most ``n`` nodes."""
         self.extend(n)

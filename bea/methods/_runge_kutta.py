@@ -7,10 +7,13 @@ B(a, y) = a(∅) y + Σ h^{|t|} a(t)/σ(t) F(t)(y), with f = −∇L for optimiz
 
 from __future__ import annotations
 
+import flint
 import sympy as sp
+from sympy.polys.domains import QQ
 
 from .._inputs import check_order, exact
-from ..bseries._series import BSeries, _from_sympy_list
+from ..bseries._kernel import MAX_NODES, rk_weights
+from ..bseries._series import BSeries, _from_sympy_list, qq_values
 from ..bseries._trees import table
 from ._base import Kind, Method
 from ._programs import Optimizer
@@ -90,6 +93,15 @@ class RungeKutta(Method):
         A = [vals[i * s : (i + 1) * s] for i in range(s)]
         b = vals[s * s :]
         tab = table(1)
+        if dom == QQ and 1 <= max_nodes <= MAX_NODES:
+            # exact integer arrays, level by level (bea.trees._kernel.rk_weights)
+            def fq(x):
+                return flint.fmpq(int(x.numerator), int(x.denominator))
+
+            nums, dens = rk_weights(
+                [[fq(x) for x in row] for row in A], [fq(x) for x in b], max_nodes
+            )
+            return BSeries(tab, dom, qq_values(nums, dens), dom.one, max_nodes)
         zero, one = dom.zero, dom.one
         ids = tab.upto(max_nodes)
         g = [[zero] * len(ids) for _ in range(s)]  # stage series g_i(t)
