@@ -184,11 +184,37 @@ class RF:
 
     def __add__(self, other) -> RF:
         o = self._coerce(other)
-        if self.den == o.den:
-            if self.den.is_one():
-                return RF(self.field, self.num + o.num, self.den)
-            return RF(self.field, self.num + o.num, self.den).normal()
-        return RF(self.field, self.num * o.den + o.num * self.den, self.den * o.den).normal()
+        if not o.num:
+            return self
+        if not self.num:
+            return o
+        d1, d2 = self.den, o.den
+        if d1.is_one() and d2.is_one():
+            return RF(self.field, self.num + o.num, d1)
+        # Henrici: with g = gcd(d1, d2), only gcd(t, g) can cancel in t/(d1 d2/g)
+        if d1 == d2:
+            g = d1
+        elif d1.is_one() or d2.is_one():
+            return RF(self.field, self.num * d2 + o.num * d1, d1 * d2)
+        else:
+            g = d1.gcd(d2)
+        if g.is_one():
+            return RF(self.field, self.num * d2 + o.num * d1, d1 * d2)
+        e1, e2 = d1 / g, d2 / g
+        t = self.num * e2 + o.num * e1
+        if t.is_zero():
+            return self.field.zero
+        g2 = t.gcd(g)
+        if not g2.is_one():
+            t = t / g2
+            g = g / g2
+        return RF(self.field, t, e1 * e2 * g)._monic()
+
+    def _monic(self) -> RF:
+        lc = self.den.leading_coefficient()
+        if lc != 1:
+            return RF(self.field, self.num / lc, self.den / lc)
+        return self
 
     __radd__ = __add__
 
@@ -212,7 +238,17 @@ class RF:
             if self.num.is_zero():
                 return self.field.zero
             return RF(self.field, o.num * self.num, o.den)
-        return RF(self.field, self.num * o.num, self.den * o.den).normal()
+        # cross-cancel (inputs are reduced): gcd(n1, d2) and gcd(n2, d1) only
+        n1, d1, n2, d2 = self.num, self.den, o.num, o.den
+        if not d2.is_one():
+            g = n1.gcd(d2)
+            if not g.is_one():
+                n1, d2 = n1 / g, d2 / g
+        if not d1.is_one():
+            g = n2.gcd(d1)
+            if not g.is_one():
+                n2, d1 = n2 / g, d1 / g
+        return RF(self.field, n1 * n2, d1 * d2)._monic()
 
     __rmul__ = __mul__
 

@@ -377,7 +377,7 @@ class BSeries:
         _require_point(self, "log()")
         if _kernel_applies(self):
             return _log_kernel(self)
-        return _log_exp(self, log=True, progress=progress)
+        return _log_python(self, progress=progress)
 
     def exp(self) -> BSeries:
         """The time-h flow of the field ω (ω(∅) must be 0): a point series."""
@@ -488,6 +488,49 @@ def _log_kernel(s: BSeries) -> BSeries:
     nums, dens = qq_parts(s.coeffs)
     on, od = log_qq(nums, dens, s.max_nodes)
     return BSeries(s.table, QQ, qq_values(on, od), QQ.zero, s.max_nodes)
+
+
+def _log_python(s: BSeries, progress: bool = False) -> BSeries:
+    """log on Python scalars (any domain), by the D_r recursion of ``bea.trees._kernel``.
+
+    ω(t) = a(t) − Σ_{edges} ω(u) D_0(s) and D_r(t) = ω(t)/(r+2)! + Σ_{edges} ω(u) D_{r+1}(s),
+    D_r(s) = Σ_{j≥1} c_j(s)/(j+1+r)!: a tree of size n needs D_r only for r ≤ N − n,
+    so the trees of the largest size (most of them) cost one product per cut.
+    """
+    tab, dom = s.table.extend(s.max_nodes), s.domain
+    N = s.max_nodes
+    given = s.coeffs
+    zero = dom.zero
+    n_all = len(given)
+    size, cuts = tab.size, tab.cuts
+    invfact = [dom.convert(Fraction(1, math.factorial(k))) for k in range(N + 2)]
+    omega = [zero] * n_all
+    D: list = [None] * n_all
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n_all, unit="tree", desc="log of the B-series", leave=False)
+    for i in range(n_all):
+        if bar is not None and (i + 1 == n_all or size[i + 1] != size[i]):
+            bar.update(i + 1 - bar.n)
+        n = size[i]
+        R = N - n + 1
+        X = [zero] * R
+        for u, sid, m in cuts(i):
+            bu = omega[u]
+            if not bu:
+                continue
+            w = bu * m
+            Ds = D[sid]
+            X = [x + w * y if y else x for x, y in zip(X, Ds)]
+        w = given[i] - X[0]
+        omega[i] = w
+        if n < N:
+            D[i] = [w * invfact[r + 2] + X[r + 1] for r in range(N - n)]
+    if bar is not None:
+        bar.close()
+    return BSeries(tab, dom, omega, zero, N)
 
 
 def _log_exp(s: BSeries, log: bool, progress: bool = False) -> BSeries:

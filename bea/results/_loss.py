@@ -53,6 +53,26 @@ __all__ = [
 ]
 
 
+class _SympyOrders(list):
+    """Per-order entries in a coefficient domain, converted to sympy on first access."""
+
+    def __init__(self, domain):
+        super().__init__()
+        self._domain = domain
+        self._done: set[int] = set()
+
+    def __getitem__(self, k):
+        entries = super().__getitem__(k)
+        if isinstance(k, int) and k not in self._done:
+            to = self._domain.to_sympy
+            entries[:] = [
+                (tau, to(mean), [(t, to(o), to(r)) for t, o, r in rem])
+                for tau, mean, rem in entries
+            ]
+            self._done.add(k)
+        return entries
+
+
 class ModifiedLoss(Result):
     """The modified loss of a method, and the non-gradient remainder beyond it.
 
@@ -79,8 +99,9 @@ class ModifiedLoss(Result):
         tab = series.table
         dom = series.domain
         self._tab = tab
-        # per order: list of (free tree, mean ω̄, [(rooting, ω, remainder)])
-        self._orders: list[list[tuple[FreeTree, sp.Expr, list]]] = []
+        # per order: list of (free tree, mean ω̄, [(rooting, ω, remainder)]), kept in the
+        # coefficient domain and converted to sympy when an order is first read
+        self._orders = _SympyOrders(dom)
         self._gradient: list[bool] = []
         for k in range(self.order + 1):
             entries = []
@@ -94,14 +115,11 @@ class ModifiedLoss(Result):
                 ]
                 total_w = sum(weights, dom.zero)
                 mean = sum((w * o for w, o in zip(weights, omegas)), dom.zero) / total_w
-                rem = [
-                    (tab.tree(j), dom.to_sympy(o), dom.to_sympy(o - mean))
-                    for j, o in zip(members, omegas)
-                ]
+                rem = [(tab.tree(j), o, o - mean) for j, o in zip(members, omegas)]
                 if any(o != omegas[0] for o in omegas):
                     exact = False
                 rep = tab.canonical_rooting(members[0])
-                entries.append((FreeTree._from_key(tab.key(rep)), dom.to_sympy(mean), rem))
+                entries.append((FreeTree._from_key(tab.key(rep)), mean, rem))
             entries.sort(key=lambda e: e[0])
             self._orders.append(entries)
             self._gradient.append(exact)
