@@ -194,9 +194,11 @@ CACHE_MIN_NODES = 9
 
 
 def _log(series: BSeries, progress: bool = False) -> BSeries:
-    """series.log(), cached on disk for large exact-rational series (see bea._cache)."""
-    from fractions import Fraction
+    """series.log(), cached on disk for large exact-rational series (see bea._cache).
 
+    A result computed here is returned as computed (no JSON round trip); a cached
+    one is parsed with ``flint.fmpq`` (the elements of QQ under python-flint).
+    """
     from sympy.polys.domains import QQ
 
     from .._cache import default_cache
@@ -218,16 +220,35 @@ def _log(series: BSeries, progress: bool = False) -> BSeries:
         "max_nodes": series.max_nodes,
         "digest": hashlib.sha256(text.encode()).hexdigest(),
     }
+    computed: list[BSeries] = []
 
     def compute():
-        return log_payload(series.log(progress=progress))
+        omega = series.log(progress=progress)
+        computed.append(omega)
+        return log_payload(omega)
 
-    def parse(text: str):  # one exact rational, "-1/12", as an element of QQ
-        return QQ.convert(Fraction(text))
+    parse = _rational_parser()
 
     # a stored entry that fails its checks (schema, tree counts, invariants of a
-    # log) is reported, removed and recomputed; see bea.results._log_check
-    return cache.get_or_compute(key, compute, decode=lambda p: checked_log(series, p, parse))
+    # log) is reported, removed and recomputed; see bea.results._log_check. A log
+    # just computed is returned as it is, without the JSON round trip.
+    return cache.get_or_compute(
+        key,
+        compute,
+        decode=lambda p: computed[0] if computed else checked_log(series, p, parse),
+    )
+
+
+def _rational_parser():
+    """One exact rational, ``'-1/12'``, as an element of QQ (``flint.fmpq`` parses it in C)."""
+    from fractions import Fraction
+
+    import flint
+    from sympy.polys.domains import QQ
+
+    if QQ.dtype is flint.fmpq:
+        return flint.fmpq
+    return lambda text: QQ.convert(Fraction(text))
 
 
 def tree_modified_equation(method: Method, order: int, progress: bool = False) -> ModifiedEquation:
