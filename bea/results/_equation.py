@@ -320,8 +320,54 @@ def tree_modifying_integrator(method: Method, order: int, target=None) -> Modify
     a1 = a.coeffs[tab.lookup(0, ())]
     if not a1:
         raise ValueError(f"{method!r} does not move along f at first order (a(•) = 0)")
+    from ..methods._runge_kutta import RungeKutta
+
+    if isinstance(method, RungeKutta):
+        return ModifyingField(_modifying_runge_kutta(method, goal), order, method)
     b = BSeries.zero(N, 1, dom)
     inv = dom.one / a1
     for i in range(len(b.coeffs)):
         b.coeffs[i] = (goal.coeffs[i] - substitute_at(b, a, i)) * inv
     return ModifyingField(b, order, method)
+
+
+def _modifying_runge_kutta(method, goal: BSeries) -> BSeries:
+    """β̂ with β̂ ⋆ a = goal for a Runge–Kutta method a, through the method's stages.
+
+    The method applied to the field B(β̂)/h has stages Y_i = y + Σ_j a_ij K_j with
+    K_j = β̂ ∘ Y_j (the field series composed with the point Y_j:
+    (β̂ ∘ Y)(t) = Σ_s β̂(s) Π_{u ∈ t∖s} Y(u) over the root subtrees s of t) and step
+    y + Σ_i b_i K_i. On a tree t, K_i(t) = β̂(t) + terms with β̂ and Y_i on smaller
+    trees, so β̂(t) = (goal(t) − Σ_i b_i (K_i(t) − β̂(t))) / Σ_i b_i, size by size.
+    The cost is that of the compositions (``_Prunings``: one entry per distinct root
+    subtree of each tree), not the 2^{|t|−1} edge subsets of the substitution law.
+    """
+    from ..trees._series import _Prunings
+
+    N, dom = goal.max_nodes, goal.domain
+    tab = goal.table.extend(N)
+    s = method.stages
+    conv = dom.from_sympy
+    A = [[conv(method.A[i, j]) for j in range(s)] for i in range(s)]
+    w = [conv(method.b[i]) for i in range(s)]
+    wsum = sum(w, dom.zero)
+    zero = dom.zero
+    n_all = len(goal.coeffs)
+    beta = [zero] * n_all
+    stages = [BSeries(tab, dom, [zero] * n_all, dom.one, N) for _ in range(s)]
+    prunings = [_Prunings(y) for y in stages]
+    for n in range(1, N + 1):
+        for t in tab.ids(n):
+            partial = []
+            for i in range(s):
+                v = zero
+                for sid, c in prunings[i].of(t).items():
+                    if sid != t and beta[sid]:
+                        v += c * beta[sid]
+                partial.append(v)
+            rest = sum((wi * p for wi, p in zip(w, partial) if wi), zero)
+            beta[t] = (goal.coeffs[t] - rest) / wsum
+            K = [beta[t] + p for p in partial]
+            for i in range(s):
+                stages[i].coeffs[t] = sum((A[i][j] * K[j] for j in range(s) if A[i][j]), zero)
+    return BSeries(tab, dom, beta, zero, N)
