@@ -66,9 +66,8 @@ import numpy as np
 
 __all__ = ["MAX_NODES", "TreeArrays", "log_qq", "rk_weights", "tree_arrays"]
 
-#: Largest tree size the array table supports (ids fit the packed search keys).
+#: Largest tree size the array table supports (12.8 million trees; ids fit int32).
 MAX_NODES = 20
-_K = 1 << 24  # > number of trees with at most MAX_NODES nodes (12.8 million)
 _CHUNK = 1 << 20  # elements per temporary array in the level loops
 
 
@@ -92,7 +91,9 @@ class TreeArrays:
         self.sigma = np.array([1], dtype=np.int64)
         self.gamma = np.array([1], dtype=np.int64)
         self.height = np.array([1], dtype=np.int64)
-        self.key = np.array([1 * _K * _K], dtype=np.int64)
+        # id(s ∘ c) = pair_base[pair_off[n] + c] + s for |s ∘ c| = n (c smallest child)
+        self.pair_base = np.zeros(0, dtype=np.int64)
+        self.pair_off = np.zeros(MAX_NODES + 2, dtype=np.int64)
         self.cut_u: dict[int, np.ndarray] = {}
         self.cut_s: dict[int, np.ndarray] = {}
 
@@ -139,8 +140,10 @@ class TreeArrays:
         new_sigma = self.sigma[new_rest] * self.sigma[new_first] * new_mult
         new_gamma = self.gamma[new_rest] * self.gamma[new_first] * n // size[new_rest]
         new_height = np.maximum(self.height[new_rest], self.height[new_first] + 1)
-        new_key = n * _K * _K + (new_first + 1) * _K + (new_rest + 1)
         new_size = np.full(total, n, dtype=np.int64)
+        self.pair_off[n] = len(self.pair_base)
+        self.pair_base = np.concatenate([self.pair_base, st[n] + offs - lo])
+        self.pair_off[n + 1] = len(self.pair_base)
         # cuts: the edge to c, then the cuts of c, then the cuts of s
         cu = np.empty((total, n - 1), dtype=np.int32)
         cps = np.empty((total, n - 1), dtype=np.int32)
@@ -180,7 +183,6 @@ class TreeArrays:
         self.sigma = np.concatenate([self.sigma, new_sigma])
         self.gamma = np.concatenate([self.gamma, new_gamma])
         self.height = np.concatenate([self.height, new_height])
-        self.key = np.concatenate([self.key, new_key])
         self.cut_u[n] = cu
         self.cut_s[n] = cps
         self.starts.append(st[-1] + total)
@@ -190,8 +192,7 @@ class TreeArrays:
     def pair(self, c: np.ndarray, s: np.ndarray) -> np.ndarray:
         """Ids of s ∘ c for arrays with c ≤ every child of s (c the smallest child)."""
         n = self.size[c] + self.size[s]
-        q = n * _K * _K + (c + 1) * _K + (s + 1)
-        return np.searchsorted(self.key, q)
+        return self.pair_base[self.pair_off[n] + c] + s
 
     def graft(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Ids of x ∘ y (y grafted onto the root of x), for arrays of ids."""
