@@ -236,10 +236,14 @@ def tree_arrays(n: int) -> TreeArrays:
 # ----------------------------------------------------------------------------
 
 
+#: primes below 2^29: a sum of MAX_NODES − 1 products of two residues fits int64
+_PRIME_BITS = 29
+
+
 def _primes(count: int, avoid: int = 1) -> list[int]:
-    """``count`` primes below 2^31, largest first, none dividing ``avoid``."""
+    """``count`` primes below 2^29, largest first, none dividing ``avoid``."""
     out: list[int] = []
-    p = 1 << 31
+    p = 1 << _PRIME_BITS
     while len(out) < count:
         p = _prev(p)
         if avoid % p:
@@ -284,6 +288,22 @@ def _residues(nums: list[int], dens: list[int], p: np.ndarray) -> np.ndarray:
     index = np.array([where[q] for q in dens], dtype=np.int64)
     inv = np.array([[pow(q, -1, int(pr)) for q in distinct] for pr in p[:, 0]], dtype=np.int64)
     return _mod(nums, p) * inv[:, index] % p
+
+
+def _crt_small(res: np.ndarray, primes: list[int]) -> list[int]:
+    """As :func:`_crt` for results below 2^61 in absolute value, in int64 (one or two primes).
+
+    Symmetric digits: x = d_1 + p_1 d_2 with |d_1| ≤ p_1/2, so |p_1 d_2| ≤ |x| + p_1/2.
+    """
+    p1 = primes[0]
+    d1 = np.where(res[0] > p1 // 2, res[0] - p1, res[0])
+    if len(primes) == 1:
+        return d1.tolist()
+    p2 = primes[1]
+    inv = pow(p1, -1, p2)
+    d2 = (res[1] - d1) % p2 * inv % p2
+    d2 = np.where(d2 > p2 // 2, d2 - p2, d2)
+    return (d1 + p1 * d2).tolist()
 
 
 def _crt(res: np.ndarray, primes: list[int]) -> list[int]:
@@ -392,7 +412,7 @@ def _level_loop(arrays: TreeArrays, a: np.ndarray, N: int, mod, invfact: np.ndar
             base = off[s]
             X = np.empty((P, R, hi - lo), dtype=dtype)
             for r in range(R):
-                X[:, r] = reduce_(reduce_(W * D[:, base + r]).sum(axis=-1))
+                X[:, r] = reduce_((W * D[:, base + r]).sum(axis=-1))
             ids = slice(start + lo, start + hi)
             # on floats (the bound) |ω| ≤ |a| + Σ|ω(u)||D_0(s)|
             w = a[:, ids] + X[:, 0] if mod is None else reduce_(a[:, ids] - X[:, 0])
@@ -424,13 +444,13 @@ def log_qq(nums: list[int], dens: list[int], N: int) -> tuple[list[int], list[in
     d = _scale(nums, dens, sizes)
     v = _valuation_bounds(N)
     E = [d**n * math.prod(p ** v[p][n] for p in v) for n in range(N + 1)]
-    need = 0
+    need = [0] * (N + 1)  # bits of 2 E_n max|ω| for each size, with a margin
     for n in range(1, N + 1):
         b = float(bound[arrays.starts[n] : arrays.starts[n + 1]].max())
-        need = max(need, E[n].bit_length() + max(0, math.frexp(b)[1]) + 2)
+        need[n] = E[n].bit_length() + max(0, math.frexp(b)[1]) + 2
     avoid = reduce(math.lcm, set(dens), 1)
-    primes = _primes(max(1, -(-need // 30)), avoid)
-    while sum(math.log2(p) for p in primes) < need:
+    primes = _primes(max(1, -(-max(need) // (_PRIME_BITS - 1))), avoid)
+    while sum(math.log2(p) for p in primes) < max(need):
         primes = _primes(len(primes) + 1, avoid)
     pcol = np.array(primes, dtype=np.int64)[:, None]
     a = _residues(nums, dens, pcol)
@@ -441,8 +461,13 @@ def log_qq(nums: list[int], dens: list[int], N: int) -> tuple[list[int], list[in
     out_d: list[int] = []
     for n in range(1, N + 1):
         ids = slice(arrays.starts[n], arrays.starts[n + 1])
-        En = np.array([E[n] % p for p in primes], dtype=np.int64)[:, None]
-        level = _crt(omega[:, ids] * En % pcol, primes)
+        k = 1
+        while sum(math.log2(p) for p in primes[:k]) < need[n]:
+            k += 1
+        En = np.array([E[n] % p for p in primes[:k]], dtype=np.int64)[:, None]
+        res = omega[:k, ids] * En % pcol[:k]
+        small = k <= 2 and need[n] <= 61
+        level = _crt_small(res, primes[:k]) if small else _crt(res, primes[:k])
         g = math.gcd(E[n], *level)  # one common factor for the size: smaller gcds later
         out_n.extend([x // g for x in level] if g > 1 else level)
         out_d.extend([E[n] // g] * len(level))
