@@ -177,11 +177,14 @@ def test_rational_function_arithmetic_stays_canonical():
         p, q = rand(), rand()
         fp, fq = field.from_sympy(p), field.from_sympy(q)
         for got, want in ((fp + fq, p + q), (fp * fq, p * q), (fp - fq, p - q)):
-            # structural equality with the fraction sympy puts together and normal() reduces
-            assert got == field.from_sympy(want)
+            expected = field.from_sympy(want)  # sympy's fraction, reduced by normal()
+            assert got == expected  # sums may be unreduced here: cross-multiplied
+            got._reduce()
+            assert (got.num, got.den) == (expected.num, expected.den)  # the canonical form
             if got:
                 assert got.num.gcd(got.den).is_one()
                 assert got.den.leading_coefficient() == 1
+            assert hash(got) == hash(expected)
 
 
 @pytest.mark.parametrize("method", [bea.gd(), bea.heun(), bea.rk4(), bea.implicit_midpoint()])

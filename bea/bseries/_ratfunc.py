@@ -9,8 +9,10 @@ microseconds instead of milliseconds). It implements the part of sympy's
 ``convert_from``, ``from_sympy``, ``to_sympy``, ``unify``), so series code is
 the same for QQ and for parameters.
 
-Elements are kept canonical: gcd(num, den) = 1 and den has leading
-coefficient 1, so equality is structural.
+Products and quotients are kept canonical (gcd(num, den) = 1, den with
+leading coefficient 1); sums are formed over the lcm of the denominators and
+reduced only when next multiplied, divided, hashed or converted (see
+:class:`RF`), so a long sum costs one gcd instead of one per term.
 """
 
 from __future__ import annotations
@@ -111,6 +113,7 @@ class RationalFunctionField:
         return sp.Add(*terms)
 
     def to_sympy(self, x: RF) -> sp.Expr:
+        x._reduce()
         num = self._to_expr(x.num)
         if x.den.is_one():
             return num
@@ -132,14 +135,22 @@ class RationalFunctionField:
 
 
 class RF:
-    """An element num/den of a ``RationalFunctionField`` (canonical form)."""
+    """An element num/den of a ``RationalFunctionField``.
 
-    __slots__ = ("den", "field", "num")
+    Sums are formed over a common denominator (the lcm of the two, from a gcd of
+    denominators only) and are not reduced: ``reduced`` is False until the value
+    is multiplied, divided, hashed, printed or converted, which reduces it in
+    place (gcd(num, den) = 1, den monic) once. Products cross-cancel reduced
+    factors, so they stay reduced. Equality is exact either way.
+    """
 
-    def __init__(self, field: RationalFunctionField, num, den):
+    __slots__ = ("den", "field", "num", "reduced")
+
+    def __init__(self, field: RationalFunctionField, num, den, reduced: bool = True):
         self.field = field
         self.num = num
         self.den = den
+        self.reduced = reduced
 
     def normal(self) -> RF:
         num, den = self.num, self.den
@@ -158,11 +169,18 @@ class RF:
             den = den / lc
         return RF(self.field, num, den)
 
+    def _reduce(self) -> RF:
+        """Reduce in place (the value is unchanged) and return self."""
+        if not self.reduced:
+            r = self.normal()
+            self.num, self.den, self.reduced = r.num, r.den, True
+        return self
+
     def _coerce(self, other):
         if isinstance(other, RF):
             if other.field is self.field or other.field == self.field:
                 return other
-            return self.field.convert(other)
+            return self.field.convert(other._reduce())
         return self.field.convert(other)
 
     def __bool__(self) -> bool:
@@ -174,13 +192,16 @@ class RF:
                 other = self._coerce(other)
             except (TypeError, ValueError):
                 return NotImplemented
-        return self.num == other.num and self.den == other.den
+        if self.reduced and other.reduced:
+            return self.num == other.num and self.den == other.den
+        return self.num * other.den == other.num * self.den
 
     def __hash__(self) -> int:
+        self._reduce()
         return hash((str(self.num), str(self.den)))
 
     def __neg__(self) -> RF:
-        return RF(self.field, -self.num, self.den)
+        return RF(self.field, -self.num, self.den, self.reduced)
 
     def __add__(self, other) -> RF:
         o = self._coerce(other)
@@ -189,26 +210,21 @@ class RF:
         if not self.num:
             return o
         d1, d2 = self.den, o.den
-        if d1.is_one() and d2.is_one():
-            return RF(self.field, self.num + o.num, d1)
-        # Henrici: with g = gcd(d1, d2), only gcd(t, g) can cancel in t/(d1 d2/g)
         if d1 == d2:
-            g = d1
-        elif d1.is_one() or d2.is_one():
-            return RF(self.field, self.num * d2 + o.num * d1, d1 * d2)
-        else:
-            g = d1.gcd(d2)
-        if g.is_one():
-            return RF(self.field, self.num * d2 + o.num * d1, d1 * d2)
+            if d1.is_one():
+                return RF(self.field, self.num + o.num, d1)
+            return RF(self.field, self.num + o.num, d1, False)
+        if d1.is_one() or d2.is_one():
+            # a polynomial plus p/q: (p + q·poly)/q keeps gcd 1 if p/q was reduced
+            return RF(
+                self.field,
+                self.num * d2 + o.num * d1,
+                d1 * d2,
+                self.reduced and o.reduced,
+            )
+        g = d1.gcd(d2)
         e1, e2 = d1 / g, d2 / g
-        t = self.num * e2 + o.num * e1
-        if t.is_zero():
-            return self.field.zero
-        g2 = t.gcd(g)
-        if not g2.is_one():
-            t = t / g2
-            g = g / g2
-        return RF(self.field, t, e1 * e2 * g)._monic()
+        return RF(self.field, self.num * e2 + o.num * e1, e1 * e2 * g, False)
 
     def _monic(self) -> RF:
         lc = self.den.leading_coefficient()
@@ -228,16 +244,18 @@ class RF:
         if isinstance(other, int) and not isinstance(other, bool):
             if other == 0:
                 return self.field.zero
-            return RF(self.field, self.num * other, self.den)
+            return RF(self.field, self.num * other, self.den, self.reduced)
         o = self._coerce(other)
         if o.den.is_one() and o.num.is_constant():
             if o.num.is_zero():
                 return self.field.zero
-            return RF(self.field, self.num * o.num, self.den)
+            return RF(self.field, self.num * o.num, self.den, self.reduced)
         if self.den.is_one() and self.num.is_constant():
             if self.num.is_zero():
                 return self.field.zero
-            return RF(self.field, o.num * self.num, o.den)
+            return RF(self.field, o.num * self.num, o.den, o.reduced)
+        self._reduce()
+        o._reduce()
         # cross-cancel (inputs are reduced): gcd(n1, d2) and gcd(n2, d1) only
         n1, d1, n2, d2 = self.num, self.den, o.num, o.den
         if not d2.is_one():
@@ -256,6 +274,7 @@ class RF:
         o = self._coerce(other)
         if o.num.is_zero():
             raise ZeroDivisionError("division by the zero rational function")
+        o._reduce()
         return self * RF(self.field, o.den, o.num).normal()
 
     def __rtruediv__(self, other) -> RF:
