@@ -428,7 +428,13 @@ def _level_loop(arrays: TreeArrays, a: np.ndarray, N: int, mod, invfact: np.ndar
 def log_qq(nums: list[int], dens: list[int], N: int) -> tuple[list[int], list[int]]:
     """Exact ω = log a on all trees with at most N nodes, a(t) = nums[t]/dens[t] (a(∅) = 1).
 
-    Returns numerators and denominators (not reduced) of ω(t), id by id.
+    Returns numerators and denominators (not reduced) of ω(t), id by id
+    (normalisation of ``BSeries``: h f̃ = Σ h^{|t|} ω(t)/σ(t) F(t)). Explicit
+    Euler (a(•) = 1, else 0) on •, [•], [•,•], [[•]]:
+
+    >>> nums, dens = log_qq([1, 0, 0, 0], [1, 1, 1, 1], 3)
+    >>> [str(flint.fmpq(n, d)) for n, d in zip(nums, dens)]
+    ['1', '-1/2', '1/6', '1/3']
     """
     arrays = tree_arrays(N)
     T = arrays.count_upto(N)
@@ -488,9 +494,17 @@ def rk_weights(
     integers: with d the common denominator of the tableau, A' = dA, b' = db,
     u'_i(t) = d^{|t|−1} u_i(t) satisfies the same recursion with g' = A'u', and
     Φ(t) = (Σ_i b'_i u'_i(t)) / d^{|t|}. Returns numerators and denominators.
+    The explicit midpoint rule on •, [•], [•,•], [[•]] (Φ = 1, 1/2, 1/4, 0):
+
+    >>> half = flint.fmpq(1, 2)
+    >>> nums, dens = rk_weights([[0, 0], [half, 0]], [0, 1], 3)
+    >>> [str(flint.fmpq(n, d)) for n, d in zip(nums, dens)]
+    ['1', '1/2', '1/4', '0']
     """
     arrays = tree_arrays(N)
     T = arrays.count_upto(N)
+    A = [[flint.fmpq(x) for x in row] for row in A]
+    b = [flint.fmpq(x) for x in b]
     s = len(b)
     entries = [x for row in A for x in row] + list(b)
     d = reduce(math.lcm, (int(x.q) for x in entries), 1)

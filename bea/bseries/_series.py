@@ -371,8 +371,16 @@ class BSeries:
         h f̃ = Σ h^{|t|} ω(t)/σ(t) F(t) is the field whose exact time-h flow is
         B(a, y). Solved tree by tree from
         a = Σ_{k≥1} (ω▷)^{k-1} ω / k!, with (b▷c)(t) = Σ_{edges e} b(u_e) c(s_e)
-        the Lie derivative (u_e the cut-off subtree, s_e the part with the root):
-        O(|t|·#cuts) operations per tree.
+        the Lie derivative (u_e the cut-off subtree, s_e the part with the root).
+        Over QQ (one colour, at most 20 nodes) it runs on the integer-array kernel
+        of ``bea.trees._kernel``: all trees of one size at once, exactly modulo a
+        few primes, reconstructed over a proven common denominator. Otherwise
+        (rational functions of parameters, coloured trees) on Python scalars, by
+        the same recursion: a tree of size n costs N − n + 1 products per cut.
+
+        >>> import bea
+        >>> bea.gd().bseries(3).log()["[[]]"]
+        -1/2
         """
         _require_point(self, "log()")
         if _kernel_applies(self):

@@ -164,9 +164,9 @@ class TreeTable:
         """Number of trees with at most ``n`` nodes, without growing the table if avoidable."""
         if n <= self.max_size:
             return self._starts[n + 1]
-        if self.colours == 1 and n <= 20:
-            from ._kernel import tree_arrays
+        from ._kernel import MAX_NODES, tree_arrays
 
+        if self.colours == 1 and n <= MAX_NODES:
             return tree_arrays(n).count_upto(n)
         return len(self.upto(n))
 
