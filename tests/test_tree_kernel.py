@@ -204,3 +204,10 @@ def test_modifying_integrator_of_gd_at_12_nodes_is_the_exact_flow():
     mi = bea.modifying_integrator(bea.gd(), order=11)
     for t in bea.trees(12):
         assert mi.coefficient(t) == sp.Rational(1, t.density())
+
+
+def test_kernel_docstring_examples():
+    import doctest
+
+    failures, tried = doctest.testmod(_kernel)
+    assert tried >= 2 and failures == 0
