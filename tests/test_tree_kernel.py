@@ -1,6 +1,6 @@
 """The integer-array tree kernel against the pure-Python engine and independent recursions.
 
-The kernel (``bea.trees._kernel``) rebuilds the tree table, the single-edge
+The kernel (``bea.bseries._kernel``) rebuilds the tree table, the single-edge
 cuts, the log of a series over QQ and Runge–Kutta elementary weights with
 arrays; every value must be *exactly* the one of the pure-Python code it
 replaces on the hot path (``TreeTable``, ``_log_exp``), which stays in the
@@ -17,9 +17,8 @@ import pytest
 import sympy as sp
 
 import bea
-from bea.results._equation import _modifying_runge_kutta
-from bea.trees import _kernel
-from bea.trees._series import (
+from bea.bseries import _kernel
+from bea.bseries._series import (
     BSeries,
     _log_exp,
     _log_kernel,
@@ -28,7 +27,8 @@ from bea.trees._series import (
     exact_flow,
     substitute_at,
 )
-from bea.trees._trees import TreeTable, table
+from bea.bseries._trees import TreeTable, table
+from bea.results._equation import _modifying_runge_kutta
 
 beta = sp.Symbol("beta")
 
@@ -162,7 +162,7 @@ def test_symbolic_beta_at_a_value_equals_the_rational_kernel(name):
 
 
 def test_rational_function_arithmetic_stays_canonical():
-    from bea.trees._ratfunc import RationalFunctionField
+    from bea.bseries._ratfunc import RationalFunctionField
 
     x, y = sp.symbols("x y")
     field = RationalFunctionField({x, y})

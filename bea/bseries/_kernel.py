@@ -1,7 +1,7 @@
 """Integer-array tree kernel: the tree table, single-edge cuts, log and Runge–Kutta weights.
 
 The same rooted trees (one colour) and the same integer ids as
-:class:`~bea.trees._trees.TreeTable`, held as numpy arrays, and the two hot
+:class:`~bea.bseries._trees.TreeTable`, held as numpy arrays, and the two hot
 loops of the engine run on them level by level (all trees of one size at once):
 
 * the logarithm ω = log a of a point series a over QQ (the modified field,
@@ -74,7 +74,7 @@ _CHUNK = 1 << 20  # elements per temporary array in the level loops
 class TreeArrays:
     """All rooted trees (one colour) with at most ``max_nodes`` nodes, as integer arrays.
 
-    Ids are those of :func:`bea.trees._trees.table` ``(1)``. Per tree (index =
+    Ids are those of :func:`bea.bseries._trees.table` ``(1)``. Per tree (index =
     id): ``size``, ``first`` (smallest child c, −1 for •), ``rest`` (s with
     t = s ∘ c, −1 for •), ``mult`` (multiplicity of c), ``sigma``, ``gamma``,
     ``height``; ``starts[n]:starts[n+1]`` are the ids of size n; per size n ≥ 2,

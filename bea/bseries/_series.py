@@ -373,7 +373,7 @@ class BSeries:
         a = Σ_{k≥1} (ω▷)^{k-1} ω / k!, with (b▷c)(t) = Σ_{edges e} b(u_e) c(s_e)
         the Lie derivative (u_e the cut-off subtree, s_e the part with the root).
         Over QQ (one colour, at most 20 nodes) it runs on the integer-array kernel
-        of ``bea.trees._kernel``: all trees of one size at once, exactly modulo a
+        of ``bea.bseries._kernel``: all trees of one size at once, exactly modulo a
         few primes, reconstructed over a proven common denominator. Otherwise
         (rational functions of parameters, coloured trees) on Python scalars, by
         the same recursion: a tree of size n costs N − n + 1 products per cut.
@@ -499,7 +499,7 @@ def _log_kernel(s: BSeries) -> BSeries:
 
 
 def _log_python(s: BSeries, progress: bool = False) -> BSeries:
-    """log on Python scalars (any domain), by the D_r recursion of ``bea.trees._kernel``.
+    """log on Python scalars (any domain), by the D_r recursion of ``bea.bseries._kernel``.
 
     ω(t) = a(t) − Σ_{edges} ω(u) D_0(s) and D_r(t) = ω(t)/(r+2)! + Σ_{edges} ω(u) D_{r+1}(s),
     D_r(s) = Σ_{j≥1} c_j(s)/(j+1+r)!: a tree of size n needs D_r only for r ≤ N − n,

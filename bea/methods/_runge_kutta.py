@@ -94,7 +94,7 @@ class RungeKutta(Method):
         b = vals[s * s :]
         tab = table(1)
         if dom == QQ and 1 <= max_nodes <= MAX_NODES:
-            # exact integer arrays, level by level (bea.trees._kernel.rk_weights)
+            # exact integer arrays, level by level (bea.bseries._kernel.rk_weights)
             def fq(x):
                 return flint.fmpq(int(x.numerator), int(x.denominator))
 

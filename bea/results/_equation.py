@@ -345,7 +345,7 @@ def _modifying_runge_kutta(method, goal: BSeries) -> BSeries:
     The cost is that of the compositions (``_Prunings``: one entry per distinct root
     subtree of each tree), not the 2^{|t|−1} edge subsets of the substitution law.
     """
-    from ..trees._series import _Prunings
+    from ..bseries._series import _Prunings
 
     N, dom = goal.max_nodes, goal.domain
     tab = goal.table.extend(N)
