@@ -105,11 +105,8 @@ class RationalFunctionField:
     def _to_expr(self, poly) -> sp.Expr:
         terms = []
         for monom, c in poly.to_dict().items():
-            term = sp.Rational(int(c.p), int(c.q))
-            for s, e in zip(self.symbols, monom):
-                if e:
-                    term *= s**e
-            terms.append(term)
+            powers = [s if e == 1 else s**e for s, e in zip(self.symbols, monom) if e]
+            terms.append(sp.Mul(sp.Rational(int(c.p), int(c.q)), *powers))
         return sp.Add(*terms)
 
     def to_sympy(self, x: RF) -> sp.Expr:

@@ -488,7 +488,8 @@ def qq_parts(values) -> tuple[list[int], list[int]]:
 def qq_values(nums: list[int], dens: list[int]) -> list:
     """Elements of sympy's QQ (flint.fmpq under python-flint ground types)."""
     make = flint.fmpq if QQ.dtype is flint.fmpq else QQ
-    return [make(n, d) for n, d in zip(nums, dens)]
+    zero = QQ.zero
+    return [make(n, d) if n else zero for n, d in zip(nums, dens)]
 
 
 def _log_kernel(s: BSeries) -> BSeries:
