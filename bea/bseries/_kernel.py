@@ -227,7 +227,15 @@ _ARRAYS = TreeArrays()
 
 
 def tree_arrays(n: int) -> TreeArrays:
-    """The shared :class:`TreeArrays`, extended to trees with ``n`` nodes."""
+    """The shared :class:`TreeArrays`, extended to trees with ``n`` nodes.
+
+    Growth is checked against the tree limit of :mod:`bea.bseries._budget`, as
+    ``TreeTable.extend`` is.
+    """
+    if n > _ARRAYS.max_nodes:
+        from ._budget import check_size
+
+        check_size(n, 1, what=f"a table of trees with up to {n} nodes")
     return _ARRAYS.extend(n)
 
 

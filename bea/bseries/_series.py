@@ -494,6 +494,7 @@ def qq_values(nums: list[int], dens: list[int]) -> list:
 
 def _log_kernel(s: BSeries) -> BSeries:
     """log of a point series over QQ on the integer-array kernel (same values as _log_exp)."""
+    s.table.admit(s.max_nodes)
     nums, dens = qq_parts(s.coeffs)
     on, od = log_qq(nums, dens, s.max_nodes)
     return BSeries(s.table, QQ, qq_values(on, od), QQ.zero, s.max_nodes)

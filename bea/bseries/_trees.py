@@ -80,6 +80,7 @@ class TreeTable:
         self._free: list[int] = []  # union-find parent for rootings of the same free tree
         self._classes: dict[int, dict[int, list[int]]] = {}
         self.max_size = 0
+        self._admitted = 0  # sizes whose tree count passed the budget check (admit)
 
     # -- growth -------------------------------------------------------------
     def extend(self, n: int) -> TreeTable:
@@ -93,7 +94,10 @@ class TreeTable:
             return self
         from ._budget import check_size, progress_wanted
 
-        total = check_size(n, self.colours, what=f"a table of trees with up to {n} nodes")
+        if n <= self._admitted:  # checked by admit() when a series of this size was made
+            total = self.count_upto(n)
+        else:
+            total = check_size(n, self.colours, what=f"a table of trees with up to {n} nodes")
         bar = None
         if progress_wanted() and total - len(self.size) > 20_000:
             from tqdm import tqdm
@@ -107,6 +111,20 @@ class TreeTable:
         finally:
             if bar is not None:
                 bar.close()
+        return self
+
+    def admit(self, n: int) -> TreeTable:
+        """Check the tree limit for ``n`` nodes now, without growing the table.
+
+        For series built without the Python table (the integer-array kernel): a
+        later :meth:`extend` to ``n`` (printing the series, say, outside
+        ``allow_trees``) is then not refused again.
+        """
+        if n > max(self._admitted, self.max_size):
+            from ._budget import check_size
+
+            check_size(n, self.colours, what=f"a table of trees with up to {n} nodes")
+            self._admitted = n
         return self
 
     def _multisets(self, total: int, start: int) -> Iterator[tuple[int, ...]]:

@@ -98,6 +98,7 @@ class RungeKutta(Method):
             def fq(x):
                 return flint.fmpq(int(x.numerator), int(x.denominator))
 
+            tab.admit(max_nodes)  # the tree limit, as if the table grew here
             nums, dens = rk_weights(
                 [[fq(x) for x in row] for row in A], [fq(x) for x in b], max_nodes
             )
