@@ -1,7 +1,7 @@
 """Integer-array tree kernel: the tree table, single-edge cuts, log and Runge–Kutta weights.
 
 The same rooted trees (one colour) and the same integer ids as
-:class:`~bea.bseries._trees.TreeTable`, held as numpy arrays, and the two hot
+``bea.bseries._trees.TreeTable``, held as numpy arrays, and the two hot
 loops of the engine run on them level by level (all trees of one size at once):
 
 * the logarithm ω = log a of a point series a over QQ (the modified field,
@@ -74,7 +74,7 @@ _CHUNK = 1 << 20  # elements per temporary array in the level loops
 class TreeArrays:
     """All rooted trees (one colour) with at most ``max_nodes`` nodes, as integer arrays.
 
-    Ids are those of :func:`bea.bseries._trees.table` ``(1)``. Per tree (index =
+    Ids are those of ``bea.bseries._trees.table(1)``. Per tree (index =
     id): ``size``, ``first`` (smallest child c, −1 for •), ``rest`` (s with
     t = s ∘ c, −1 for •), ``mult`` (multiplicity of c), ``sigma``, ``gamma``,
     ``height``; ``starts[n]:starts[n+1]`` are the ids of size n; per size n ≥ 2,
@@ -227,9 +227,9 @@ _ARRAYS = TreeArrays()
 
 
 def tree_arrays(n: int) -> TreeArrays:
-    """The shared :class:`TreeArrays`, extended to trees with ``n`` nodes.
+    """The shared ``TreeArrays``, extended to trees with ``n`` nodes.
 
-    Growth is checked against the tree limit of :mod:`bea.bseries._budget`, as
+    Growth is checked against the tree limit of ``bea.bseries._budget``, as
     ``TreeTable.extend`` is.
     """
     if n > _ARRAYS.max_nodes:
@@ -299,7 +299,7 @@ def _residues(nums: list[int], dens: list[int], p: np.ndarray) -> np.ndarray:
 
 
 def _crt_small(res: np.ndarray, primes: list[int]) -> list[int]:
-    """As :func:`_crt` for results below 2^61 in absolute value, in int64 (one or two primes).
+    """As ``_crt`` for results below 2^61 in absolute value, in int64 (one or two primes).
 
     Symmetric digits: x = d_1 + p_1 d_2 with |d_1| ≤ p_1/2, so |p_1 d_2| ≤ |x| + p_1/2.
     """

@@ -12,7 +12,7 @@ the same for QQ and for parameters.
 Products and quotients are kept canonical (gcd(num, den) = 1, den with
 leading coefficient 1); sums are formed over the lcm of the denominators and
 reduced only when next multiplied, divided, hashed or converted (see
-:class:`RF`), so a long sum costs one gcd instead of one per term.
+``RF``), so a long sum costs one gcd instead of one per term.
 """
 
 from __future__ import annotations

@@ -117,7 +117,7 @@ class TreeTable:
         """Check the tree limit for ``n`` nodes now, without growing the table.
 
         For series built without the Python table (the integer-array kernel): a
-        later :meth:`extend` to ``n`` (printing the series, say, outside
+        later ``extend`` to ``n`` (printing the series, say, outside
         ``allow_trees``) is then not refused again.
         """
         if n > max(self._admitted, self.max_size):
