@@ -100,13 +100,24 @@ def approximate_field(loss_fn, order: int, h, method=None):
 
     Parameters
     ----------
-    loss_fn : ``(params, *args) -> scalar``.
-    order : int ≥ 0 (order 0 returns −∇L exactly).
-    h : positive step size (a number or a scalar array; jit/vmap over it).
-    method : None for gradient descent (p + 1 gradients, no division by h); or
-        a method without state whose update rule ``method.jax(grads, h)`` runs on
-        flat arrays (e.g. ``bea.heun()``, ``bea.rk4()``): then
+    loss_fn
+        callable ``(params, *args) -> scalar`` (params: any pytree of float
+        arrays; extra args such as a batch are passed through).
+    order
+        int ≥ 0 (order 0 returns −∇L exactly).
+    h
+        positive finite step size (a number or a scalar array; jit/vmap over it).
+    method
+        None for gradient descent (order + 1 gradients, no division by h); or a
+        one-step method without state whose update rule ``method.jax(grads, h)``
+        runs on flat arrays (``bea.heun()``, ``bea.rk4()``): then
         (1/h) Σ_j c_j (y_j − y_0) over order + 1 steps.
+
+    Returns
+    -------
+    callable
+        ``(params, *args) -> pytree`` shaped like params; jittable and
+        vmappable.
 
     Examples
     --------
