@@ -4,7 +4,7 @@ Persistent cache
 ----------------
 XLA compilation of a sweep kernel takes most of a short sweep's time, and the
 kernel is the same on every run of the same problem (step sizes, step counts
-and the horizon are data, see ``numerics._sweep``). :func:`enable_persistent_cache`
+and the horizon are data, see ``numerics._sweep``). ``enable_persistent_cache``
 points JAX's persistent compilation cache (``jax_compilation_cache_dir``) at
 ``<user cache dir>/bea/jax`` (``platformdirs.user_cache_dir("bea")``, the folder
 of bea's symbolic cache too), so a second process finds the compiled executable
@@ -20,11 +20,11 @@ Switches (environment variables, read when the cache is first enabled):
   or ``JAX_COMPILATION_CACHE_DIR``) is kept as it is.
 
 The sweep (``numerics.agreement``) and the ``bea verify`` / ``bea demo``
-commands enable it; other code can call :func:`enable_persistent_cache` itself.
+commands enable it; other code can call ``enable_persistent_cache`` itself.
 
 Per process
 -----------
-:class:`KernelCache` keeps the compiled sweep kernels of this process, keyed
+``KernelCache`` keeps the compiled sweep kernels of this process, keyed
 by what determines the program (problem, orders, solver and tolerances, lane
 count, devices), so a second sweep of the same problem with other step sizes
 or another horizon neither traces nor compiles.
@@ -51,7 +51,7 @@ _enabled: Path | None = None
 
 
 def persistent_cache_dir() -> Path | None:
-    """Where :func:`enable_persistent_cache` puts JAX's cache; None when switched off."""
+    """Where ``enable_persistent_cache`` puts JAX's cache; None when switched off."""
     if os.environ.get("BEA_JAX_CACHE", "").strip().lower() in _OFF:
         return None
     explicit = os.environ.get("BEA_JAX_CACHE_DIR")

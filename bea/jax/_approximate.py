@@ -1,6 +1,6 @@
 """APPROXIMATE modified fields from a few optimizer steps (cheap, for training-time use).
 
-Not exact: for the exact truncated field use :func:`bea.jax.modified_field`.
+Not exact: for the exact truncated field use ``bea.jax.modified_field``.
 
 Idea
 ----
@@ -44,7 +44,7 @@ field of order p − 1. On a 2-D test problem the fitted slopes are p + 1
 (``tests/test_jax_approximate.py``); on a quadratic loss it is exact (the
 iterates are (I − hA)^j y_0 and the differences give the truncated
 log(I − hA)/h). Use it where an O(h^{p+1}) error is acceptable, e.g. as a
-training-time regulariser; use :func:`bea.jax.modified_field` for analysis.
+training-time regulariser; use ``bea.jax.modified_field`` for analysis.
 
 References: Hairer, Lubich & Wanner, *Geometric Numerical Integration*, §IX.1
 (the modified equation); Newton's forward-difference series for the derivative
@@ -95,7 +95,7 @@ def approximate_field(loss_fn, order: int, h, method=None):
     Returns ``(params, *args) -> pytree`` shaped like params, approximating
     f̃_order = Σ_{|t| ≤ order+1} h^{|t|−1} ω(t)/σ(t) F(t) (f = −∇L) up to an
     error O(h^{order+1}) (see the module docstring): it is not the exact
-    truncated field of :func:`bea.jax.modified_field`, it differs from it in
+    truncated field of ``bea.jax.modified_field``, it differs from it in
     the first omitted order.
 
     Parameters
