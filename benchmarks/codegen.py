@@ -13,7 +13,10 @@ machine move by 10–20 %, flops do not.
 Rows: the gradient-descent modified field at orders 1–4 (``bea.jax``), the
 "obvious" order-1 and order-2 fields (separate jvps of grad), and the gradient
 of the order-1 modified loss next to the hand-written double-backprop
-regulariser ∇(L + h/4 ‖∇L‖²).
+regulariser ∇(L + h/4 ‖∇L‖²); the APPROXIMATE fields of ``bea.jax.approximate_field``
+(differences of p + 1 gradient steps; their error against the exact field is
+printed after the table); with ``--jets``, one degree-k Taylor jet of ∇L
+(``jax.experimental.jet`` along ∇L), the floor of a Taylor-mode evaluation.
 
 ``--memory-scheduler`` compiles every row, the reference included, with XLA's
 CPU flag ``--xla_cpu_enable_concurrency_optimized_scheduler=false`` added to
@@ -24,7 +27,7 @@ work for parallelism, this one for a lower peak memory.
 Usage::
 
     python benchmarks/codegen.py [--dtype float64|float32] [--device cpu|gpu]
-                                 [--batch 512] [--repeats 7] [--memory-scheduler]
+                                 [--batch 512] [--repeats 7] [--memory-scheduler] [--jets]
 """
 
 from __future__ import annotations
@@ -44,6 +47,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--max-order", type=int, default=4)
     parser.add_argument(
+        "--error-steps",
+        type=lambda text: [float(v) for v in text.split(",")],
+        default=[0.1, 0.03, 0.01],
+        help="step sizes of the approximate field's error table",
+    )
+    parser.add_argument("--no-table", action="store_true", help="only the error table")
+    parser.add_argument(
+        "--jets", action="store_true", help="add rows: one degree-k jet of ∇L (Taylor-mode floors)"
+    )
+    parser.add_argument(
         "--memory-scheduler",
         action="store_true",
         help="CPU only: compile with the memory-first scheduler (see the module docstring)",
@@ -61,6 +74,7 @@ def main() -> None:
         jax.config.update("jax_enable_x64", True)
     if args.device:
         jax.config.update("jax_platforms", args.device)
+    import jax.flatten_util
     import jax.numpy as jnp
     import numpy as np
     from sklearn.datasets import load_digits
@@ -133,7 +147,16 @@ def main() -> None:
         )
     )
     rows.append(("double backprop ∇(L+h/4|∇L|²)", double_backprop))
+    for order in range(1, args.max_order + 1):
+        rows.append(
+            (f"APPROX field order {order}", bea.jax.approximate_field(loss, order=order, h=h))
+        )
+    if args.jets:
+        for k in range(1, args.max_order + 1):
+            rows.append((f"jet of ∇L, degree {k}", _jet_row(grad, k)))
 
+    if args.no_table:
+        rows = []
     scheduler = ", memory-first scheduler" if args.memory_scheduler else ""
     print(
         f"MLP {'→'.join(map(str, sizes))}, {n:,} parameters, batch {inputs.shape[0]} digits, "
@@ -175,6 +198,54 @@ def main() -> None:
             f"{mbytes / base_m:7.2f} {_flops(compiled) / base_flops:12.2f}"
         )
     print("derivative steps:", {k: bea.jax.plan_cost(bea.gd(), k) for k in range(1, 5)})
+    print(
+        "APPROX field error: ‖approx − exact‖ / ‖exact‖, and / ‖exact − exact_(p−1)‖ (the size "
+        "of the h^p term)"
+    )
+
+    def at(build, order):
+        return jax.jit(lambda p, x, y, step: build(order, step)(p, x, y))
+
+    exact = {
+        o: at(lambda k, step: bea.jax.modified_field(loss, bea.gd(), order=k, h=step), o)
+        for o in range(args.max_order + 1)
+    }
+    approx = {
+        o: at(lambda k, step: bea.jax.approximate_field(loss, order=k, h=step), o)
+        for o in range(1, args.max_order + 1)
+    }
+    for step in args.error_steps:
+        flat = {
+            o: jax.flatten_util.ravel_pytree(f(params, inputs, labels, step))[0]
+            for o, f in exact.items()
+        }
+        cells = []
+        for order, f in approx.items():
+            a = jax.flatten_util.ravel_pytree(f(params, inputs, labels, step))[0]
+            err = float(jnp.linalg.norm(a - flat[order]))
+            size = float(jnp.linalg.norm(flat[order]))
+            term = float(jnp.linalg.norm(flat[order] - flat[order - 1]))
+            cells.append(f"order {order}: {err / size:.1e} / {err / term:.1e}")
+        print(f"  h = {step:<6g} " + ";  ".join(cells))
+
+
+def _jet_row(grad, k: int):
+    """One degree-k Taylor jet of ∇L along ∇L (jax.experimental.jet): a floor for Taylor mode."""
+    import jax.numpy as jnp
+    from jax.experimental.jet import jet
+    from jax.flatten_util import ravel_pytree
+
+    def fn(p, x, y):
+        flat, unravel = ravel_pytree(p)
+
+        def flat_grad(v):
+            return ravel_pytree(grad(unravel(v), x, y))[0]
+
+        g = flat_grad(flat)
+        _, series = jet(flat_grad, (flat,), ([g] + [jnp.zeros_like(g)] * (k - 1),))
+        return series[-1]
+
+    return fn
 
 
 def _flops(compiled) -> float:

@@ -129,12 +129,17 @@ class Problem:
     ``grads[k](y)``: the k-th gradient (``step(y, k) = −h·grads[k](y)``);
     ``field(order, h)``: the modified field through h^order as ``y -> array``;
     ``unravel``: flat vector → the user's pytree (identity for arrays).
+    ``key``: what identifies the problem's functions (sympy expressions, or the
+    ids of the user's functions, kept alive in ``refs``), for caching the
+    compiled sweep kernels of a process.
     """
 
     grads: list[Callable]
     field: Callable[[int, object], Callable]
     unravel: Callable = lambda v: v
     description: str = ""
+    key: tuple = ()
+    refs: tuple = ()
 
 
 def _flat(fn, unravel):
@@ -251,7 +256,13 @@ class SympyLoss:
 
             return evaluate
 
-        return Problem(grads, make, description=f"sympy loss {self.loss}")
+        key = (
+            "sympy",
+            tuple(sp.srepr(L) for L in self.losses),
+            tuple(v.name for v in self.flat_variables),
+            None if self.groups is None else tuple(len(g) for g in self.groups),
+        )
+        return Problem(grads, make, description=f"sympy loss {self.loss}", key=key)
 
     # -- mpmath -----------------------------------------------------------------
     def mp_gradients(self) -> list[Callable]:
@@ -354,4 +365,14 @@ def make_problem(method, loss, params0, *, grads=None, field=None) -> tuple[Prob
                 return tree_field(method, order, [_negated(g) for g in g_fixed], h)
 
             desc = "field by nested jvps over coloured trees"
-    return Problem(g_list, f_make, unravel, desc), flat0
+    if isinstance(loss, SympyLoss):
+        key, refs = base.key, ()
+    else:
+        refs = (loss, grads, field)
+        key = ("functions", *(id(r) for r in refs))
+    structure = jax.tree_util.tree_structure(params0)
+    shapes = tuple(
+        (jnp.shape(a), str(jnp.result_type(a))) for a in jax.tree_util.tree_leaves(params0)
+    )
+    key = (*key, str(structure), shapes)
+    return Problem(g_list, f_make, unravel, desc, key=key, refs=refs), flat0

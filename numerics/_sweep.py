@@ -13,11 +13,21 @@ Design choices
   cannot be stacked directly. Each lane (start, h) runs ``lax.fori_loop`` with
   a traced trip count; under ``jax.vmap`` JAX turns the loop into one
   ``while_loop`` that runs until the longest lane is done and freezes the
-  finished lanes with a select (a mask). One compilation serves every h; the
-  work is lanes × max n. ``chunk=1`` runs the lanes one at a time through the
-  same compiled kernel instead (work Σ n, serial) and gives a finer progress
-  bar. The ODE solves are vmapped the same way (diffrax's adaptive loop is a
-  while loop too; every lane keeps its own step sequence), one solve per order.
+  finished lanes with a select (a mask). The work is lanes × max n.
+  ``chunk=1`` runs the lanes one at a time through the same compiled kernel
+  instead (work Σ n, serial) and gives a finer progress bar. The ODE solves
+  are vmapped the same way (diffrax's adaptive loop is a while loop too; every
+  lane keeps its own step sequence), one solve for all orders.
+* **Compile once.** The start, h, the step counts n and K and the horizon T
+  are arguments of the compiled kernel, never constants of its trace; lanes
+  are padded to a multiple of 8. The compiled kernel is kept per process
+  (keyed by the method and loss objects, the orders, the solver settings and
+  the devices), so further sweeps of the same problem with other step sizes
+  or horizons neither trace nor compile; across processes JAX's persistent
+  compilation cache (``numerics._compile``: ``<user cache>/bea/jax``,
+  ``BEA_JAX_CACHE=0`` switches it off) serves the compiled executable.
+  ``Report.timings`` separates ``trace`` (tracing and lowering), ``compile``
+  (XLA, or loading from the persistent cache) and ``run``.
 * **Methods with state** (heavy ball, Nesterov, EMA momentum). The modified
   equation describes the *underlying one-step method*, whose iterates lie on
   an invariant manifold of (x, state). Starting from ``init(x0)`` puts the
@@ -79,6 +89,7 @@ import numpy as np
 
 from bea import as_method
 
+from ._compile import KernelCache, enable_persistent_cache
 from ._fields import Problem, SympyLoss, make_problem
 from ._report import Failure, Report
 
@@ -295,8 +306,14 @@ def _solver(solver):
     return table[solver.lower()]()
 
 
-def _kernels(method, problem: Problem, orders, T, solver, rtol, atol, max_steps, state_fn):
-    """Per-lane functions: the iterates, and the modified flows of all orders at once or one."""
+def _kernels(method, problem: Problem, orders, solver, rtol, atol, max_steps, state_fn):
+    """Per-lane functions: the iterates, and the modified flows of all orders at once or one.
+
+    Everything that varies between sweeps of one problem is an argument of the
+    per-lane functions, not a constant of their trace: the start x0, the step
+    size h, the numbers of steps n and K, and the horizon T. One compiled kernel
+    thus serves every set of step sizes, step counts and horizons.
+    """
     import diffrax
 
     def iterate(x0, h, n, K, s0=None):
@@ -328,7 +345,7 @@ def _kernels(method, problem: Problem, orders, T, solver, rtol, atol, max_steps,
         )
         return sol.ys[-1], sol.result._value, sol.stats["num_steps"]
 
-    def joint(x0, h, n, K):
+    def joint(x0, h, n, K, T):
         fields = [problem.field(p, h) for p in orders]
         code0 = jnp.zeros((), jnp.int32)
         s0 = None
@@ -344,7 +361,7 @@ def _kernels(method, problem: Problem, orders, T, solver, rtol, atol, max_steps,
         return xN, xK, yT, code, steps
 
     def single(p):
-        def run(xK, h):
+        def run(xK, h, T):
             yT, code, steps = solve([problem.field(p, h)], xK[None], T)
             return yT[0], code, steps
 
@@ -354,7 +371,13 @@ def _kernels(method, problem: Problem, orders, T, solver, rtol, atol, max_steps,
 
 
 class _Runner:
-    """vmap a per-lane function, over one device or sharded over several with shard_map."""
+    """vmap a per-lane function, over one device or sharded over several with shard_map.
+
+    Compiled ahead of time once per shape of the lane arrays; calls add the
+    seconds spent tracing and lowering (``trace``), compiling or loading the
+    executable from JAX's persistent cache (``compile``) and running
+    (``run``) to the ``timings`` dict they are given.
+    """
 
     def __init__(self, fn, devices):
         from jax.sharding import Mesh, NamedSharding, PartitionSpec
@@ -372,21 +395,39 @@ class _Runner:
             )
             sharding = NamedSharding(mesh, spec)
             self.put = lambda a: jax.device_put(a, sharding)
+        self.compiled: dict = {}
 
-        self.compiled = None
-        self.compile_time = 0.0
-        self.run_time = 0.0
-
-    def __call__(self, *args):
+    def __call__(self, *args, timings: dict):
         placed = [self.put(a) for a in args]
-        if self.compiled is None:  # ahead-of-time, so compile and run are timed apart
+        shapes = tuple((a.shape, a.dtype) for a in placed)
+        compiled = self.compiled.get(shapes)
+        if compiled is None:  # ahead-of-time, so tracing, compiling and running are timed apart
             t = time.perf_counter()
-            self.compiled = self.fn.lower(*placed).compile()
-            self.compile_time += time.perf_counter() - t
+            lowered = self.fn.lower(*placed)
+            t_lowered = time.perf_counter()
+            compiled = self.compiled[shapes] = lowered.compile()
+            timings["trace"] = timings.get("trace", 0.0) + t_lowered - t
+            timings["compile"] = timings.get("compile", 0.0) + time.perf_counter() - t_lowered
         t = time.perf_counter()
-        out = jax.block_until_ready(self.compiled(*placed))
-        self.run_time += time.perf_counter() - t
+        out = jax.block_until_ready(compiled(*placed))
+        timings["run"] = timings.get("run", 0.0) + time.perf_counter() - t
         return jax.tree_util.tree_map(np.asarray, out)
+
+
+_KERNELS = KernelCache()
+
+
+def _runner(key, refs, make, devices) -> tuple[_Runner, bool]:
+    """The cached runner for ``key`` (True) or a new one from ``make()`` (False).
+
+    ``refs`` are the objects the key names by ``id``: kept alive with the entry.
+    """
+    hit = _KERNELS.get(key)
+    if hit is not None:
+        return hit[0], True
+    runner = _Runner(make(), devices)
+    _KERNELS.put(key, (runner, refs))
+    return runner, False
 
 
 def _device_name(dev) -> str:
@@ -539,6 +580,7 @@ def agreement(
     """
     method = as_method(method)
     _check_x64()
+    enable_persistent_cache()
     t_start = time.perf_counter()
     orders = tuple(int(p) for p in orders)
     if not orders or any(p < 0 for p in orders):
@@ -652,9 +694,25 @@ def agreement(
         auto = _auto_transient(method, hls, EPS64)  # also checks that the parasitic modes decay
         transient = 0 if state_fn is not None else auto
     transient = int(transient)
-    joint, single = _kernels(
-        method, problem, orders, horizon, solver, rtol, atol, max_steps, state_fn
+    solver_key = solver.lower() if isinstance(solver, str) else id(solver)
+    solver = _solver(solver)
+    # one compiled kernel per (problem, orders, solver settings, start, devices): h, n, K and
+    # T are data
+    kernel_key = (
+        id(method),
+        problem.key,
+        orders,
+        solver_key,
+        float(rtol),
+        float(atol),
+        int(max_steps),
+        state_fn is not None,
+        tuple(str(d) for d in devs),
     )
+    refs = (method, solver, *problem.refs)
+
+    def kernels():
+        return _kernels(method, problem, orders, solver, rtol, atol, max_steps, state_fn)
 
     # lanes: every (start, h)
     S, H = len(flats), len(hs)
@@ -663,7 +721,7 @@ def agreement(
     lane_n = np.tile(ns, S).astype(np.int64)
     lane_K = np.full(S * H, transient, np.int64)
     L = S * H
-    size = L if chunk is None else int(chunk)
+    size = -(-L // 8) * 8 if chunk is None else int(chunk)  # lanes in multiples of 8
     if size < 1:
         raise ValueError(f"chunk must be a positive int or None, got {chunk!r}")
     size = -(-size // len(devs)) * len(devs)
@@ -674,8 +732,10 @@ def agreement(
         return np.concatenate([a, np.repeat(a[:1], extra, axis=0)]) if extra else a
 
     lane_x0, lane_h, lane_n, lane_K = map(pad, (lane_x0, lane_h, lane_n, lane_K))
+    lane_T = np.full(len(lane_h), float(horizon))
 
-    run_joint = _Runner(joint, devs)
+    run_joint, _ = _runner(("joint", *kernel_key), refs, lambda: kernels()[0], devs)
+    timings: dict[str, float] = {"trace": 0.0, "compile": 0.0, "run": 0.0}
     from tqdm.auto import tqdm
 
     bar = tqdm(total=n_chunks, disable=not progress, desc=f"agreement {method!r}", leave=False)
@@ -688,11 +748,10 @@ def agreement(
     for c in range(n_chunks):
         sl = slice(c * size, (c + 1) * size)
         xN[sl], xK[sl], yT[sl], code_all[sl], steps_all[sl] = run_joint(
-            lane_x0[sl], lane_h[sl], lane_n[sl], lane_K[sl]
+            lane_x0[sl], lane_h[sl], lane_n[sl], lane_K[sl], lane_T[sl], timings=timings
         )
         bar.update()
     bar.close()
-    timings = {"compile": run_joint.compile_time, "run": run_joint.run_time}
     code = {p: code_all.copy() for p in orders}
     nsteps = {p: steps_all.copy() for p in orders}
     yT = {p: yT[:, k] for k, p in enumerate(orders)}
@@ -706,10 +765,9 @@ def agreement(
         m = -(-len(redo) // len(devs)) * len(devs)
         idx = np.concatenate([redo, np.repeat(redo[:1], m - len(redo))])
         for p in orders:
-            runner = _Runner(single(p), devs)
-            y1, c1, s1 = runner(xK[idx], lane_h[idx])
-            timings["compile"] += runner.compile_time
-            timings["run"] += runner.run_time
+            key = ("single", p, *kernel_key)
+            runner, _ = _runner(key, refs, lambda p=p: kernels()[1](p), devs)
+            y1, c1, s1 = runner(xK[idx], lane_h[idx], lane_T[idx], timings=timings)
             yT[p][redo], code[p][redo], nsteps[p][redo] = (
                 y1[: len(redo)],
                 c1[: len(redo)],

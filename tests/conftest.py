@@ -8,6 +8,8 @@ from hypothesis import settings
 # Derivations are cached on disk; tests use a fresh directory so that no earlier
 # run's results are read back.
 os.environ.setdefault("BEA_CACHE_DIR", tempfile.mkdtemp(prefix="bea-cache-tests-"))
+# Likewise JAX's persistent compilation cache (numerics._compile): a fresh folder per run.
+os.environ.setdefault("BEA_JAX_CACHE_DIR", tempfile.mkdtemp(prefix="bea-jax-cache-tests-"))
 
 try:
     import jax

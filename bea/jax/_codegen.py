@@ -71,6 +71,11 @@ that divided by h²), at the same speed.
 Memory stays O(n): a handful of parameter-sized vectors plus the
 intermediates of one nested forward-over-reverse pass.
 
+Where an error O(h^{p+1}) is acceptable (training-time use),
+``bea.jax.approximate_field`` is far cheaper: p + 1 gradient steps and
+Newton's differences, 5.0× a gradient's flops and 2.2× its memory at order 4
+on the same MLP, at an error of the size of the h^4 term (see there).
+
 The callables are the generated standalone module (``module_source``)
 executed into a namespace, as sympy's ``lambdify`` does: what is printed is
 what runs.

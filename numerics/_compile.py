@@ -1,0 +1,122 @@
+"""Compile once: JAX's persistent compilation cache, and compiled sweep kernels kept per process.
+
+Persistent cache
+----------------
+XLA compilation of a sweep kernel takes most of a short sweep's time, and the
+kernel is the same on every run of the same problem (step sizes, step counts
+and the horizon are data, see ``numerics._sweep``). ``enable_persistent_cache``
+points JAX's persistent compilation cache (``jax_compilation_cache_dir``) at
+``<user cache dir>/bea/jax`` (``platformdirs.user_cache_dir("bea")``, the folder
+of bea's symbolic cache too), so a second process finds the compiled executable
+on disk instead of compiling it again. JAX keys each entry by the program, the
+compile options, the backend and the jax/jaxlib versions, so a changed program
+never reuses a stale executable.
+
+Switches (environment variables, read when the cache is first enabled):
+
+* ``BEA_JAX_CACHE=0`` (or ``off``, ``false``, ``no``) leaves JAX's cache alone;
+* ``BEA_JAX_CACHE_DIR=/path`` puts it elsewhere;
+* a cache directory already configured by the user (``jax_compilation_cache_dir``
+  or ``JAX_COMPILATION_CACHE_DIR``) is kept as it is.
+
+The sweep (``numerics.agreement``) and the ``bea verify`` / ``bea demo``
+commands enable it; other code can call ``enable_persistent_cache`` itself.
+
+Per process
+-----------
+``KernelCache`` keeps the compiled sweep kernels of this process, keyed
+by what determines the program (problem, orders, solver and tolerances, lane
+count, devices), so a second sweep of the same problem with other step sizes
+or another horizon neither traces nor compiles.
+
+Example
+-------
+>>> import os
+>>> os.environ["BEA_JAX_CACHE"] = "0"
+>>> enable_persistent_cache() is None  # switched off: JAX's settings untouched
+True
+>>> del os.environ["BEA_JAX_CACHE"]
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from pathlib import Path
+
+__all__ = ["KernelCache", "enable_persistent_cache", "persistent_cache_dir"]
+
+_OFF = frozenset({"0", "off", "false", "no"})
+_enabled: Path | None = None
+
+
+def persistent_cache_dir() -> Path | None:
+    """Where ``enable_persistent_cache`` puts JAX's cache; None when switched off."""
+    if os.environ.get("BEA_JAX_CACHE", "").strip().lower() in _OFF:
+        return None
+    explicit = os.environ.get("BEA_JAX_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("bea")) / "jax"
+
+
+def enable_persistent_cache() -> Path | None:
+    """Turn on JAX's persistent compilation cache in the user cache folder (see the module doc).
+
+    Returns the directory in use, or None when ``BEA_JAX_CACHE=0`` switches it
+    off. A directory the user configured for JAX is kept. Every compiled
+    program is cached (no minimum compile time), since the sweep kernels are
+    the ones worth keeping and they are small.
+    """
+    global _enabled
+    import jax
+
+    target = persistent_cache_dir()
+    if target is None:
+        return None
+    current = jax.config.jax_compilation_cache_dir
+    if current:
+        return Path(current)
+    if _enabled is not None:
+        return _enabled
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None  # an unusable folder only costs the cache
+    jax.config.update("jax_compilation_cache_dir", str(target))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    _enabled = target
+    return target
+
+
+class KernelCache:
+    """A small LRU of compiled kernels: ``get(key)`` / ``put(key, value)``.
+
+    Values keep the objects their key names by identity (losses given as Python
+    functions) alive, so an id in a key is never reused while its entry exists.
+    """
+
+    def __init__(self, size: int = 16):
+        self.size = size
+        self._items: OrderedDict = OrderedDict()
+
+    def get(self, key):
+        item = self._items.get(key)
+        if item is not None:
+            self._items.move_to_end(key)
+        return item
+
+    def put(self, key, value) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
