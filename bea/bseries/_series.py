@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
+from typing import Any
 
 import flint
 import sympy as sp
@@ -128,12 +129,46 @@ class BSeries:
 
     __slots__ = ("coeffs", "domain", "empty", "max_nodes", "table")
 
-    def __init__(self, tab: TreeTable, domain: Domain, coeffs: list, empty, max_nodes: int):
-        self.table = tab
-        self.domain = domain
-        self.coeffs = coeffs
-        self.empty = empty
-        self.max_nodes = max_nodes
+    def __init__(
+        self, tab: TreeTable, domain: Domain, coeffs: Sequence, empty: Any, max_nodes: int
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "table", tab)
+        _set(self, "domain", domain)
+        _set(self, "coeffs", tuple(coeffs))
+        _set(self, "empty", empty)
+        _set(self, "max_nodes", max_nodes)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(
+            "a BSeries is immutable: build a new one (its coefficients are a tuple)"
+        )
+
+    @classmethod
+    def _draft(cls, tab: TreeTable, domain: Domain, coeffs: list, empty: Any, max_nodes: int):
+        """A series being solved for: its coefficient *list* is filled in place, tree by tree.
+
+        Solvers read the trees already found through it (prunings, substitution);
+        :meth:`_frozen` turns it into an ordinary, immutable series. Internal.
+        """
+        obj = cls.__new__(cls)
+        _set = object.__setattr__
+        _set(obj, "table", tab)
+        _set(obj, "domain", domain)
+        _set(obj, "coeffs", coeffs)
+        _set(obj, "empty", empty)
+        _set(obj, "max_nodes", max_nodes)
+        return obj
+
+    def _drafted(self) -> BSeries:
+        """A draft holding a copy of this series' coefficients."""
+        return BSeries._draft(
+            self.table, self.domain, list(self.coeffs), self.empty, self.max_nodes
+        )
+
+    def _frozen(self) -> BSeries:
+        """The immutable series of a draft."""
+        return BSeries(self.table, self.domain, self.coeffs, self.empty, self.max_nodes)
 
     # -- construction ---------------------------------------------------------
     @classmethod

@@ -424,8 +424,8 @@ def _solve(opt: Optimizer, N: int) -> tuple[BSeries, tuple[BSeries, ...]]:
     vals = [dom.convert(v) for v in vals]
     minv = vals[: (k + 1) ** 2]
 
-    phi = BSeries.identity(N, colours, dom)
-    S = [fresh(e).to_domain(dom) for e in S_empty]
+    phi = BSeries.identity(N, colours, dom)._drafted()
+    S = [fresh(e).to_domain(dom)._drafted() for e in S_empty]
     tab = phi.table
     # prunings of phi for trees of size n only need phi on smaller trees, which are final
     # by then: one memo serves every size
@@ -448,7 +448,7 @@ def _solve(opt: Optimizer, N: int) -> tuple[BSeries, tuple[BSeries, ...]]:
             phi.coeffs[t] = sol[0]
             for i in range(k):
                 S[i].coeffs[t] = sol[i + 1]
-    return phi, tuple(S)
+    return phi._frozen(), tuple(s._frozen() for s in S)
 
 
 def memory_matrix(opt, A: sp.Matrix, e) -> sp.Matrix:

@@ -327,11 +327,11 @@ def tree_modifying_integrator(method: Method, order: int, target=None) -> Modify
 
     if isinstance(method, RungeKutta):
         return ModifyingField(_modifying_runge_kutta(method, goal), order, method)
-    b = BSeries.zero(N, 1, dom)
+    b = BSeries.zero(N, 1, dom)._drafted()
     inv = dom.one / a1
     for i in range(len(b.coeffs)):
         b.coeffs[i] = (goal.coeffs[i] - substitute_at(b, a, i)) * inv
-    return ModifyingField(b, order, method)
+    return ModifyingField(b._frozen(), order, method)
 
 
 def _modifying_runge_kutta(method, goal: BSeries) -> BSeries:
@@ -357,7 +357,7 @@ def _modifying_runge_kutta(method, goal: BSeries) -> BSeries:
     zero = dom.zero
     n_all = len(goal.coeffs)
     beta = [zero] * n_all
-    stages = [BSeries(tab, dom, [zero] * n_all, dom.one, N) for _ in range(s)]
+    stages = [BSeries._draft(tab, dom, [zero] * n_all, dom.one, N) for _ in range(s)]
     prunings = [_Prunings(y) for y in stages]
     for n in range(1, N + 1):
         for t in tab.ids(n):
