@@ -76,7 +76,7 @@ def enable_persistent_cache() -> Path | None:
     target = persistent_cache_dir()
     if target is None:
         return None
-    current = jax.config.jax_compilation_cache_dir
+    current = jax.config.jax_compilation_cache_dir  # type: ignore[attr-defined]
     if current:
         return Path(current)
     if _enabled is not None:

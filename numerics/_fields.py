@@ -43,9 +43,14 @@ from bea._smooth import check_smooth
 __all__ = ["Problem", "SympyLoss", "make_problem", "tree_field"]
 
 
-def _omega_floats(method, order: int) -> list[tuple[object, float]]:
+def _omega_floats(method, order: int) -> list[tuple[bea.RootedTree, float]]:
     """(tree, ω(t)/σ(t)) for the non-zero terms of the order-``order`` modified field."""
     me = bea.modified_equation(method, order)
+    if not isinstance(me, bea.ModifiedEquation):
+        raise ValueError(
+            f"{method!r} is coordinate-wise: its modified field has no tree form to evaluate "
+            "here; derive it on a sympy loss with bea.modified_equation(opt, p).on(loss, vars)"
+        )
     out = []
     for t, c in me:
         value = sp.sympify(c, strict=True) / t.symmetry()
@@ -340,7 +345,6 @@ def make_problem(method, loss, params0, *, grads=None, field=None) -> tuple[Prob
                 f"{method!r} uses {colours} gradient function(s), got {len(g_list)}: pass a list "
                 f"of {colours} losses or grads=[...]"
             )
-        f_make = None
         desc = "JAX loss"
         if field is not None:
             user = field
@@ -365,6 +369,7 @@ def make_problem(method, loss, params0, *, grads=None, field=None) -> tuple[Prob
                 return tree_field(method, order, [_negated(g) for g in g_fixed], h)
 
             desc = "field by nested jvps over coloured trees"
+    refs: tuple
     if isinstance(loss, SympyLoss):
         key, refs = base.key, ()
     else:

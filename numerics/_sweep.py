@@ -82,6 +82,7 @@ import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -600,11 +601,14 @@ def agreement(
     elif params0 is not None:
         raise ValueError("give either params0 or starts=, not both")
     flats = []
-    problem = None
+    found: list[Problem] = []
     for s in starts:
         problem_s, flat = make_problem(method, loss, s, grads=grads, field=field)
-        problem = problem or problem_s
+        found.append(problem_s)
         flats.append(flat)
+    if not found:
+        raise ValueError("starts= must name at least one starting point")
+    problem = found[0]
     if len({f.shape for f in flats}) != 1:
         raise ValueError(f"all starts must have the same shape, got {[f.shape for f in flats]}")
     X0 = jnp.stack([jnp.asarray(f, jnp.float64) for f in flats])
@@ -742,7 +746,7 @@ def agreement(
     P = len(orders)
     xN = np.empty_like(lane_x0)
     xK = np.empty_like(lane_x0)
-    yT = np.empty((len(lane_h), P, lane_x0.shape[1]))
+    yT: Any = np.empty((len(lane_h), P, lane_x0.shape[1]))
     code_all = np.zeros(len(lane_h), np.int64)
     steps_all = np.zeros(len(lane_h), np.int64)
     for c in range(n_chunks):
@@ -780,7 +784,7 @@ def agreement(
     it_norm = np.linalg.norm(xN, axis=1)
     bad_iter = ~np.isfinite(it_norm) | (it_norm > divergence * np.maximum(1.0, x0_norm))
     bad_start = code_all[:L] == -1
-    for i in np.nonzero(bad_start)[0]:
+    for i in map(int, np.nonzero(bad_start)[0]):
         failures.append(
             Failure(
                 float(lane_h[i]),
@@ -789,7 +793,7 @@ def agreement(
             )
         )
     flagged_h = set()
-    for i in np.nonzero(bad_iter & ~bad_start)[0]:  # the iterates, not a failed start
+    for i in map(int, np.nonzero(bad_iter & ~bad_start)[0]):  # the iterates, not a failed start
         hv = float(lane_h[i])
         if hv in flagged_h:
             continue

@@ -128,6 +128,11 @@ class BSeries:
     """
 
     __slots__ = ("coeffs", "domain", "empty", "max_nodes", "table")
+    table: TreeTable
+    domain: Domain
+    coeffs: Any  # a tuple (a list only in a draft being solved for)
+    empty: Any
+    max_nodes: int
 
     def __init__(
         self, tab: TreeTable, domain: Domain, coeffs: Sequence, empty: Any, max_nodes: int
@@ -638,20 +643,20 @@ class _Prunings:
     def __init__(self, inner: BSeries):
         inner.table.extend(inner.max_nodes)
         self.s = inner
-        self.memo: dict[int, dict[int, object]] = {}
+        self.memo: dict[int, dict[int, Any]] = {}
 
-    def of(self, i: int) -> dict[int, object]:
+    def of(self, i: int) -> dict[int, Any]:
         memo = self.memo
         if i in memo:
             return memo[i]
         tab = self.s.table
         a = self.s.coeffs
         dom = self.s.domain
-        cur: dict[tuple[int, ...], object] = {(): dom.one}
+        cur: dict[tuple[int, ...], Any] = {(): dom.one}
         for c in tab.children[i]:
             sub = self.of(c)
             ac = a[c]
-            new: dict[tuple[int, ...], object] = {}
+            new: dict[tuple[int, ...], Any] = {}
             for kept, w in cur.items():
                 if ac:
                     new[kept] = new.get(kept, dom.zero) + w * ac

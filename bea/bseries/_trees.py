@@ -734,7 +734,7 @@ class FreeTree:
         """
         from fractions import Fraction
 
-        total = sum(Fraction(1, r.symmetry()) for r in self.rootings())
+        total = sum((Fraction(1, r.symmetry()) for r in self.rootings()), Fraction(0))
         aut = len(self) / total
         assert aut.denominator == 1
         return int(aut)

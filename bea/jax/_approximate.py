@@ -135,7 +135,7 @@ def approximate_field(loss_fn, order: int, h, method=None):
 
     if method is None:
 
-        def field(params, *args):
+        def gd_field(params, *args):
             tree = jax.tree_util
             y = params
             total = None
@@ -148,7 +148,7 @@ def approximate_field(loss_fn, order: int, h, method=None):
                     y = tree.tree_map(lambda a, b: a - h * b, y, g)
             return total
 
-        return field
+        return gd_field
 
     method = as_method(method)
     if method.kind.memory or method.kind.losses > 1 or method.kind.steps > 1:

@@ -424,9 +424,10 @@ def _body(plan: Plan, h: str) -> list:
         else:  # pragma: no cover
             raise AssertionError(step.kind)
     if loss:
-        terms = []
+        terms: list[Scaled | Name] = []
         if plan.value_coefficient is not None:
-            terms.append(Scaled(Coefficient(*plan.value_coefficient, h), Name("value")))
+            r, k = plan.value_coefficient
+            terms.append(Scaled(Coefficient(r, k, h), Name("value")))
         if plan.result:
             terms.append(Name(plan.result))
         body.append(Return(Sum(terms) if terms else Call(Name("jnp.zeros_like"), [Name("value")])))

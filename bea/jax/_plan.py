@@ -63,7 +63,7 @@ class Plan:
     kind: str  # "field" | "loss"
     steps: list = field(default_factory=list)
     result: str = ""
-    value_coefficient: tuple | None = None  # (r, 0) multiplying L in a loss
+    value_coefficient: tuple[sp.Expr, int] | None = None  # (r, 0) multiplying L in a loss
     symbols: tuple = ()
 
     def cost(self) -> dict:

@@ -380,7 +380,7 @@ def _checked_source(text: str, names: set) -> str:
     except SyntaxError:
         tree = None
     ok = tree is not None
-    for node in ast.walk(tree) if ok else ():
+    for node in ast.walk(tree) if tree is not None else ():
         if isinstance(node, ast.Constant):
             ok = type(node.value) is int
         elif isinstance(node, ast.Name):

@@ -117,7 +117,7 @@ class Optimizer(Method):
             raise ValueError("coordinate-wise optimizers are supported for one loss (colours=1)")
         self.rule = rule
         self.init = init or _no_state
-        self.name = name or getattr(rule, "__name__", "optimizer")
+        self.name: str = name or str(getattr(rule, "__name__", "optimizer"))
         self._kind = Kind(
             engine=Engine.COORDINATES if coordinatewise else Engine.TREES,
             losses=colours,

@@ -7,6 +7,8 @@ B(a, y) = a(∅) y + Σ h^{|t|} a(t)/σ(t) F(t)(y), with f = −∇L for optimiz
 
 from __future__ import annotations
 
+from typing import Any
+
 import flint
 import sympy as sp
 from sympy.polys.domains import QQ
@@ -182,13 +184,15 @@ class RungeKutta(Method):
             rule, name=self.name, doc=f"Explicit Runge–Kutta method {self.name} ({s} stages)."
         )
 
-    def jax(self, grads, h: float, iterations: int = 50):
+    def jax(self, grads: Any, h: float, iterations: int = 50, **values: Any) -> tuple:
         """(init, update) on arrays: one step of the method on f = −∇L.
 
         Explicit tableaux run stage by stage (``as_optimizer``); implicit
         ones by ``iterations`` fixed-point sweeps of the stage equations
         (contractive for h·Lip(∇L)·max|a_ij|·s < 1). The state is empty.
         """
+        if values:
+            return self.with_values(**values).jax(grads, h, iterations)
         if self.A.free_symbols or self.b.free_symbols:
             raise ValueError(f"{self.name} has symbolic entries; substitute numbers first")
         if self.explicit:
