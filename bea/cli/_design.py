@@ -38,7 +38,7 @@ def _family(args):
     return bea.families.usam(_value(args.c))
 
 
-def _cmd_design(args, hyper) -> int:
+def _design(args, hyper):
     import bea
 
     if hyper:
@@ -46,7 +46,7 @@ def _cmd_design(args, hyper) -> int:
         raise ValueError(f"bea design does not take {names}; see bea design --help")
     family = _family(args)
     unknowns = [u.strip() for u in args.unknowns.split(",")] if args.unknowns else None
-    result = bea.design(
+    return bea.design(
         family,
         order=args.order,
         target=args.target,
@@ -55,6 +55,13 @@ def _cmd_design(args, hyper) -> int:
         objective=args.objective,
         complete=args.complete,
     )
+
+
+def _cmd_design(args, hyper, user_error: type[Exception]) -> int:
+    try:
+        result = _design(args, hyper)
+    except (ValueError, TypeError) as exc:  # bad input: a message, exit status 2
+        raise user_error(str(exc)) from None
     if args.format == "json":
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     elif args.format == "latex":
@@ -64,7 +71,9 @@ def _cmd_design(args, hyper) -> int:
     return 0
 
 
-def add_design_command(command: Callable, order_type: Callable, formats: tuple) -> None:
+def add_design_command(
+    command: Callable, order_type: Callable, formats: tuple, user_error: type[Exception]
+) -> None:
     """Register ``bea design`` with the CLI's ``command(name, help, description, epilog, func)``."""
     families = "\n".join(f"  {k:10s} {v}" for k, v in FAMILIES.items())
     ds = command(
@@ -80,7 +89,7 @@ def add_design_command(command: Callable, order_type: Callable, formats: tuple) 
         "  bea design usam --order 1 --target 'L + lam*h*|grad L|^2' --unknowns c,lam\n"
         "  bea design explicit --order 1 --objective next_order   # Ralston's method\n"
         '  bea design momentum --beta 1/2 --order 1 --target \'{"[]": 1, "[[]]": "1/4"}\'',
-        _cmd_design,
+        lambda args, hyper: _cmd_design(args, hyper, user_error),
     )
     ds.add_argument("family", choices=sorted(FAMILIES), help="the family (see above)")
     ds.add_argument("--order", type=order_type, default=None, help="order p of the target")

@@ -1111,7 +1111,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, dict[str, bool]]]:
     # design
     from ._design import add_design_command
 
-    add_design_command(command, _order, _FORMATS)
+    add_design_command(command, _order, _FORMATS, CLIError)
 
     for name, parser in (("derive", d), ("loss", lo), ("codegen", cg), ("verify", ve)):
         opt_record(parser, name)

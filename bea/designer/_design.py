@@ -25,11 +25,11 @@ import sympy as sp
 
 from .._dispatch import as_method, modified_equation
 from .._inputs import check_order, h
+from ..bseries._trees import FreeTree, RootedTree
 from ..methods._base import Engine, Method
 from ..results._base import Result
 from ..results._equation import ModifiedEquation
 from ..results._loss import _losses, _Scalars
-from ..bseries._trees import FreeTree, RootedTree
 from ._solve import groebner_proof, solve_system
 from ._target import as_target, target_omega, target_text
 

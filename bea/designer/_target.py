@@ -32,9 +32,9 @@ import sympy as sp
 
 from .._inputs import exact
 from .._parse import parse_expression
+from ..bseries._trees import FreeTree, RootedTree, free_trees
 from ..results._loss import scalar_text
 from ..results._render import render_latex, render_text
-from ..bseries._trees import FreeTree, RootedTree, free_trees
 
 __all__ = ["as_target", "parse_target", "target_omega"]
 
