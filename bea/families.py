@@ -1,6 +1,6 @@
-"""Families of optimizers with unknown (symbolic) coefficients, for :func:`bea.design`.
+"""Families of optimizers with unknown (symbolic) coefficients, for ``bea.design``.
 
-Each is an ordinary :class:`bea.Method`: its modified equation and modified
+Each is an ordinary ``bea.Method``: its modified equation and modified
 loss are exact rational functions of the unknowns. ``step(y)`` is −h∇L(y).
 """
 

@@ -58,33 +58,49 @@ class Condition:
 class Design(Result):
     """The members of a family that have a target modified loss.
 
-    Follows the :class:`bea.Result` contract with the *target* as its terms:
-    :meth:`terms` lists (τ, c(τ)) of the target L̃ = Σ h^{|τ|−1} c(τ) S(τ),
-    :meth:`on` evaluates the target loss on a concrete loss, and text, LaTeX
-    and :meth:`to_dict` describe the target and the solutions.
+    Follows the ``bea.Result`` contract with the *target* as its terms:
+    ``terms`` lists (τ, c(τ)) of the target L̃ = Σ h^{|τ|−1} c(τ) S(τ),
+    ``on`` evaluates the target loss on a concrete loss, and text, LaTeX
+    and ``to_dict`` describe the target and the solutions.
 
     Attributes
     ----------
-    method : the family (a :class:`bea.Method` with symbolic unknowns).
-    order : p, the order through which the target is prescribed.
-    gradient_order : k, the order through which f̃ must be a gradient (≥ p).
-    target : {FreeTree: c(τ)} on all free trees with at most p + 1 nodes.
-    unknowns, parameters : the symbols solved for, and those kept symbolic.
-    conditions : the :class:`Condition` list (one per rooted tree).
-    exists : whether a real solution was found (False with :attr:`proof`
+    method
+        the family (a ``bea.Method`` with symbolic unknowns).
+    order
+        p, the order through which the target is prescribed.
+    gradient_order
+        k, the order through which f̃ must be a gradient (≥ p).
+    target
+        {FreeTree: c(τ)} on all free trees with at most p + 1 nodes.
+    unknowns, parameters
+        the symbols solved for, and those kept symbolic.
+    conditions
+        the ``Condition`` list (one per rooted tree).
+    exists
+        whether a real solution was found (False with ``proof``
         when the Gröbner basis is {1}).
-    proof : the reduced Gröbner basis (``[1]`` proves that no member works;
+    proof
+        the reduced Gröbner basis (``[1]`` proves that no member works;
         with parameters, for generic values of them); ``None`` when solutions
         exist.
-    reason : a sentence saying why there is no solution (or ``None``).
-    solutions : list of dicts unknown → exact value (rationals, algebraic
+    reason
+        a sentence saying why there is no solution (or ``None``).
+    solutions
+        list of dicts unknown → exact value (rationals, algebraic
         numbers, or expressions in the unknowns left free and parameters).
-    free : for each solution, the unknowns left free.
-    assumptions : for each solution, expressions that must not vanish.
-    optimizers : the family with each solution substituted (bea.Method).
-    objective_values : the objective at each solution (with ``objective=``).
-    complex_solutions : solutions with non-real values (not in ``solutions``).
-    unsolved : residual systems the solver could not reduce to radicals.
+    free
+        for each solution, the unknowns left free.
+    assumptions
+        for each solution, expressions that must not vanish.
+    optimizers
+        the family with each solution substituted (bea.Method).
+    objective_values
+        the objective at each solution (with ``objective=``).
+    complex_solutions
+        solutions with non-real values (not in ``solutions``).
+    unsolved
+        residual systems the solver could not reduce to radicals.
     """
 
     def __init__(
@@ -386,28 +402,35 @@ def design(
 
     Conventions: f = −∇L; the modified field h f̃ = Σ_t h^{|t|} ω(t)/σ(t) F(t)
     and the modified loss L̃ = Σ_τ h^{|τ|−1} c(τ) S(τ) with
-    c(τ) = (−1)^{|τ|−1} ω(τ)/σ(τ) (as in :func:`bea.modified_loss`).
+    c(τ) = (−1)^{|τ|−1} ω(τ)/σ(τ) (as in ``bea.modified_loss``).
 
     Parameters
     ----------
-    family : a B-series method with sympy symbols among its coefficients
+    family
+        a B-series method with sympy symbols among its coefficients
         (``bea.families.explicit(2)``, ``bea.families.momentum()``, any
         ``bea.Optimizer(rule, c=sp.Symbol('c'))``).
-    order : p, the order through which L̃ must equal the target (default 0:
+    order
+        p, the order through which L̃ must equal the target (default 0:
         only c(•) is prescribed).
-    target : {free tree: c(τ)} (keys :class:`bea.FreeTree` or bracket strings
+    target
+        {free tree: c(τ)} (keys ``bea.FreeTree`` or bracket strings
         of any rooting; trees left out are 0), or a loss expression such as
         ``"L + 3/7*h*|grad L|^2"``; default ``{"[]": 1}`` (gradient flow of L).
-    gradient_order : k: f̃ must also be a gradient through h^k (orders p+1 … k
+    gradient_order
+        k: f̃ must also be a gradient through h^k (orders p+1 … k
         with free coefficients).
-    unknowns : the symbols to solve for (default: all symbols of the family);
+    unknowns
+        the symbols to solve for (default: all symbols of the family);
         other symbols of the family or the target are parameters, kept
         symbolic (solutions are then generic in them).
-    objective : among solutions with free unknowns, minimise ``"next_order"``
+    objective
+        among solutions with free unknowns, minimise ``"next_order"``
         (Σ_{|t| = q+2} (ω(t)/σ(t))², the size of the first unprescribed
         order of f̃, q = max(p, k)), a sympy expression in the unknowns, or a
-        callable taking the order-(q+1) :class:`bea.ModifiedEquation`.
-    complete : also explore every special case where a divisor vanishes
+        callable taking the order-(q+1) ``bea.ModifiedEquation``.
+    complete
+        also explore every special case where a divisor vanishes
         (slower); by default special components are searched only where the
         generic one has no solution. Existence is decided exactly either way.
 
@@ -416,6 +439,8 @@ def design(
     Design
         ``.solutions``, ``.optimizers``, ``.exists``, ``.proof``, ``.reason``.
 
+    Notes
+    -----
     What is exact: the conditions (exact rational functions of the unknowns);
     the existence proof (Gröbner basis {1}, Nullstellensatz: no complex
     solution, hence no real one); every returned solution, checked against

@@ -1,6 +1,6 @@
-"""Families of optimizers with unknown coefficients, for :func:`bea.design`.
+"""Families of optimizers with unknown coefficients, for ``bea.design``.
 
-Each constructor returns an ordinary :class:`bea.Method` whose coefficients
+Each constructor returns an ordinary ``bea.Method`` whose coefficients
 are sympy symbols (or the numbers you pass instead): its B-series, modified
 equation and modified loss are exact rational functions of the unknowns.
 ``step(y)`` is one gradient step −h∇L(y), f = −∇L.

@@ -274,7 +274,7 @@ def _verified(equations, br: Branch) -> bool:
     Values with radicals are checked exactly at three random rational points
     of the free unknowns and parameters (a non-zero algebraic function vanishes
     at random points with probability 0: Schwartz–Zippel), each by
-    :func:`_is_zero`.
+    ``_is_zero``.
     """
     values = br.values
     if all(v.is_rational_function() for v in values.values()):

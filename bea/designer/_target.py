@@ -6,7 +6,7 @@ Convention (the project's modified-loss normalisation)::
 
 over free trees τ with at most p + 1 nodes; S(•) = L, S(•—•) = ‖∇L‖²,
 S(•—•—•) = ∇Lᵀ∇²L∇L, … (full contractions of the derivative tensors of L).
-A target is a mapping from free trees (a :class:`bea.FreeTree`, or a bracket
+A target is a mapping from free trees (a ``bea.FreeTree``, or a bracket
 string of *any* rooting: ``"[[]]"`` and ``"[[],[]]"``/``"[[[]]]"`` name •—• and
 •—•—•) to c(τ); trees left out have c(τ) = 0. ``{"[]": 1, "[[]]": lam}`` is
 L + λh‖∇L‖²; ``{"[]": 1}`` is plain gradient flow.
@@ -78,7 +78,7 @@ def as_target(target: Any, order: int) -> dict[FreeTree, sp.Expr]:
     ``target`` is None (plain gradient flow, {"[]": 1}), a mapping (keys: free
     trees or bracket strings of any rooting; values: numbers, sympy
     expressions or strings such as ``"3/7"``), or a string (see
-    :func:`parse_target`). Trees left out get c(τ) = 0.
+    ``parse_target``). Trees left out get c(τ) = 0.
 
     >>> t = as_target({"[]": 1, "[[]]": "1/4"}, order=2)
     >>> [(str(k), v) for k, v in t.items()]
