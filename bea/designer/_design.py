@@ -358,7 +358,7 @@ def _objective_of(objective, family: Method, q: int) -> sp.Expr | None:
         me = modified_equation(family, q + 1)
         return sp.Add(*[(c / t.symmetry()) ** 2 for t, c in me.terms(q + 1)])
     if callable(objective):
-        return sp.sympify(objective(modified_equation(family, q + 1)))
+        return sp.sympify(objective(modified_equation(family, q + 1)), strict=True)
     if isinstance(objective, sp.Basic):
         return objective
     raise TypeError(
