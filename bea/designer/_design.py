@@ -571,9 +571,8 @@ def design(
         free = [br.free for br in solutions]
         assumptions = [list(br.conditions) for br in solutions]
     for sol in sol_dicts:
-        optimizers.append(
-            family.with_values(**{str(u): v for u, v in sol.items() if u in family.symbols})
-        )  # type: ignore[attr-defined]
+        values_by_name = {str(u): v for u, v in sol.items() if u in family.symbols}
+        optimizers.append(family.with_values(**values_by_name))  # type: ignore[attr-defined]
     return Design(
         family,
         p,

@@ -219,7 +219,7 @@ def parse_target(text: str) -> dict[FreeTree, sp.Expr]:
         i += 1
     s = "".join(out)
     for pat, tau in _scalar_patterns():
-        s = pat.sub(lambda m, tau=tau: name_of(tau), s)
+        s = pat.sub(name_of(tau), s)
     s = re.sub(r"(?<![A-Za-z0-9_])L(?![A-Za-z0-9_])", lambda m: name_of(FreeTree("[]")), s)
     if "grad" in s or "hess" in s or "|" in s:
         raise ValueError(
