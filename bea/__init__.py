@@ -29,6 +29,8 @@ _EXPORTS: dict[str, str] = {
     "butcher_product": ".bseries._trees",
     "count_free_trees": ".bseries._trees",
     "count_trees": ".bseries._trees",
+    "Design": ".designer._design",
+    "design": ".designer._design",
     "differential_latex": ".bseries._differentials",
     "differential_text": ".bseries._differentials",
     "ElementaryDifferentials": ".bseries._differentials",
@@ -71,7 +73,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 #: public subpackages and modules
-_SUBMODULES = ("coordinates", "optimizers")
+_SUBMODULES = ("coordinates", "families", "optimizers")
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
 
@@ -93,6 +95,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from . import coordinates as coordinates
+    from . import families as families
     from . import optimizers as optimizers
     from ._dispatch import as_method as as_method
     from ._dispatch import modified_equation as modified_equation
@@ -114,6 +117,8 @@ if TYPE_CHECKING:
     from .bseries._trees import free_trees as free_trees
     from .bseries._trees import tree as tree
     from .bseries._trees import trees as trees
+    from .designer._design import Design as Design
+    from .designer._design import design as design
     from .methods._base import Engine as Engine
     from .methods._base import Kind as Kind
     from .methods._base import Method as Method

@@ -1108,6 +1108,11 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, dict[str, bool]]]:
     ca.add_argument("action", choices=("info", "clear"), help="what to do")
     ca.add_argument("--format", choices=("text", "json"), default="text", help="output format")
 
+    # design
+    from ._design import add_design_command
+
+    add_design_command(command, _order, _FORMATS, CLIError)
+
     for name, parser in (("derive", d), ("loss", lo), ("codegen", cg), ("verify", ve)):
         opt_record(parser, name)
     return p, options
