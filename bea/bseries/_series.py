@@ -234,7 +234,7 @@ class BSeries:
             raise KeyError(f"{t} has {len(t)} nodes; this series is truncated at {self.max_nodes}")
         return self.domain.to_sympy(self.coeffs[t._id(self.table)])
 
-    def coefficient(self, t) -> sp.Expr:
+    def coefficient(self, t: RootedTree | str) -> sp.Expr:
         """a(t) as a sympy number or expression (normalisation: see the class docstring)."""
         return self[t]
 

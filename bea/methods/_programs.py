@@ -155,7 +155,7 @@ class Optimizer(Method):
             return self.name
         return f"{self.name}({hp})"
 
-    def with_values(self, **values) -> Optimizer:
+    def with_values(self, **values: Any) -> Optimizer:
         """The same optimizer with symbolic hyperparameters given values."""
         subs = {sp.Symbol(k) if isinstance(k, str) else k: v for k, v in values.items()}
         hp = {}
@@ -268,7 +268,7 @@ class Optimizer(Method):
         return self._states[max_nodes]
 
     # -- execution -----------------------------------------------------------------
-    def numeric_hyperparameters(self, **values) -> dict:
+    def numeric_hyperparameters(self, **values: Any) -> dict:
         """Hyperparameters as numbers for arrays: symbols need ``values`` (``beta=0.9``)."""
         unknown = set(values) - set(self.hyperparameters)
         if unknown:
@@ -291,7 +291,7 @@ class Optimizer(Method):
             self._check(**out)
         return out
 
-    def jax(self, grads, h: float, **values):
+    def jax(self, grads: Callable | list[Callable], h: float, **values: Any) -> tuple:
         """(init, update) functions on JAX arrays (or any array type).
 
         ``grads``: the gradient function ∇L (or a list, one per loss/field);

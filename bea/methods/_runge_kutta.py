@@ -7,6 +7,7 @@ B(a, y) = a(∅) y + Σ h^{|t|} a(t)/σ(t) F(t)(y), with f = −∇L for optimiz
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import flint
@@ -48,7 +49,7 @@ class RungeKutta(Method):
     (HLW III.1.2); implicit methods are solved tree by tree the same way.
     """
 
-    def __init__(self, A, b, c=None, name: str = "runge_kutta"):
+    def __init__(self, A: Any, b: Any, c: Any = None, name: str = "runge_kutta") -> None:
         A_rows = _as_rows(A, "A")
         s = len(A_rows)
         if s == 0:
@@ -127,7 +128,7 @@ class RungeKutta(Method):
         """The free symbols of the tableau."""
         return {s for s in (self.A.free_symbols | self.b.free_symbols) if isinstance(s, sp.Symbol)}
 
-    def with_values(self, **values) -> RungeKutta:
+    def with_values(self, **values: Any) -> RungeKutta:
         """The same tableau with its symbols given values (``q=1/2``; floats read as decimals)."""
         known = {s.name: s for s in self.symbols}
         unknown = set(values) - set(known)
@@ -149,7 +150,7 @@ class RungeKutta(Method):
             )
         return self.as_optimizer()
 
-    def as_optimizer(self, number=None):
+    def as_optimizer(self, number: Callable | None = None) -> Optimizer:
         """This explicit method as an update rule (a ``bea.Optimizer``).
 
         k_i = step(x + Σ_j a_ij k_j), x⁺ = x + Σ_i b_i k_i. ``number`` converts
@@ -263,7 +264,7 @@ def _numeric_for(x):
     return lambda c: c
 
 
-def runge_kutta(A, b, c=None, name: str = "runge_kutta") -> RungeKutta:
+def runge_kutta(A: Any, b: Any, c: Any = None, name: str = "runge_kutta") -> RungeKutta:
     """A Runge–Kutta method from its Butcher tableau; see ``RungeKutta``."""
     return RungeKutta(A, b, c, name=name)
 

@@ -178,7 +178,9 @@ class StochasticModifiedEquation(Result):
     Compagnoni et al., ICML 2023 (SAM); Kovachki & Stuart, JMLR 2021 (heavy ball).
     """
 
-    def __init__(self, method: Method, order: int, coefficients: dict[str, sp.Expr], regime: str):
+    def __init__(
+        self, method: Method, order: int, coefficients: dict[str, sp.Expr], regime: str
+    ) -> None:
         self.method = method
         self.order = order
         self.noise: NoiseModel = method.kind.noise  # type: ignore[assignment]
