@@ -238,3 +238,29 @@ def test_public_modules_import_in_any_order():
     # each layer imports on its own (no hidden dependence on import order)
     for name in ("bea.bseries._trees", "bea.methods._base", "bea.results._base", "bea._inputs"):
         importlib.import_module(name)
+
+
+def test_values_are_not_mutated_after_construction():
+    # a B-series' coefficients are a tuple, and the series refuses new attributes
+    series = bea.gd().bseries(3)
+    assert isinstance(series.coeffs, tuple)
+    with pytest.raises(AttributeError, match="immutable"):
+        series.coeffs = ()  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        series.coeffs[0] = 2  # type: ignore[index]
+    # the method's hyperparameters are a read-only mapping; its kind is frozen
+    with pytest.raises(AttributeError):
+        bea.optimizers.heavy_ball(0.5).kind.losses = 2  # type: ignore[misc]
+
+
+def test_generated_functions_carry_source_and_cost_fixed():
+    pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    import bea.jax
+
+    field = bea.jax.modified_field(lambda x: jnp.sum(x**4) / 4, bea.gd(), order=1, h=0.1)
+    assert "def modified_field" in field.source and field.cost
+    assert float(field(jnp.array([1.0]))[0]) == pytest.approx(-1.15, rel=1e-6)  # −x³ − h/2·3x⁵
+    with pytest.raises(AttributeError, match="immutable"):
+        field.source = "print(1)"

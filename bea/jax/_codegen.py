@@ -98,6 +98,7 @@ import math
 import numbers
 import re
 from collections.abc import Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -694,6 +695,36 @@ def _check_generated(source: str) -> None:
         raise RuntimeError(f"generated code has unexpected content ({problems[:3]}); not run")
 
 
+class GeneratedFunction:
+    """A generated JAX function with its module source and derivative cost, fixed at creation.
+
+    Calling it calls the generated function (jittable, vmappable,
+    differentiable); ``source`` is the readable module it was compiled from
+    and ``cost`` the derivative steps of its plan. Attributes cannot be
+    changed after construction.
+    """
+
+    __slots__ = ("__weakref__", "__wrapped__", "cost", "source")  # jax.jit keeps a weakref
+
+    def __init__(self, fn: Any, source: str, cost: Any) -> None:
+        object.__setattr__(self, "__wrapped__", fn)
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "cost", cost)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.__wrapped__(*args, **kwargs)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("a generated function is immutable")
+
+    @property
+    def __doc__(self) -> str | None:  # type: ignore[override]
+        return self.__wrapped__.__doc__
+
+    def __repr__(self) -> str:
+        return f"<bea.jax generated {self.__wrapped__.__name__}: {self.cost}>"
+
+
 def _compile(source: str, name: str):
     _check_generated(source)
     namespace: dict = {}
@@ -710,9 +741,7 @@ def _build(kind, loss_fn, method, order, h, params):
     source = PythonPrinter().doprint(_module(plan, formula, method, order, kind, name))
     hyper = _hyper_values(plan.symbols, params, method)
     fn = _compile(source, name)(_checked_loss(loss_fn), h, **hyper)
-    fn.source = source
-    fn.cost = plan.cost()
-    return fn
+    return GeneratedFunction(fn, source, plan.cost())
 
 
 def modified_field(loss_fn, method, order: int, h, hyperparameters=None, *, params=None):
@@ -806,9 +835,7 @@ def _equation_field(equation, loss_fn, h, params, title: str, symbol: str = "f̃
     hyper = _hyper_values(plan.symbols, params, equation.method)
     factory = _compile(source, name)
     fn = factory(_checked_loss(loss_fn), h, **hyper)
-    fn.source = source
-    fn.cost = plan.cost()
-    return fn, factory, hyper
+    return GeneratedFunction(fn, source, plan.cost()), factory, hyper
 
 
 def plan_cost(method, order: int, kind: str = "field") -> dict:
