@@ -67,6 +67,7 @@ _EXPORTS: dict[str, str] = {
     "stochastic_modified_equation": "._dispatch",
     "StochasticMethod": ".methods._noise",
     "StochasticModifiedEquation": ".stochastic._sme",
+    "t": ".methods._training",
     "tree": ".bseries._trees",
     "trees": ".bseries._trees",
     "with_noise": ".methods._noise",
@@ -137,6 +138,7 @@ if TYPE_CHECKING:
     from .methods._runge_kutta import implicit_midpoint as implicit_midpoint
     from .methods._runge_kutta import rk4 as rk4
     from .methods._runge_kutta import runge_kutta as runge_kutta
+    from .methods._training import t as t
     from .results._base import Result as Result
     from .results._coordinatewise import AdaptiveModifiedEquation as AdaptiveModifiedEquation
     from .results._equation import ModifiedEquation as ModifiedEquation

@@ -34,6 +34,7 @@ from .results._equation import (
 )
 from .results._loss import ModifiedLoss
 from .stochastic._sme import StochasticModifiedEquation, sme_engine
+from .results._scheduled import ScheduledModifiedEquation
 
 __all__ = [
     "as_method",
@@ -70,6 +71,7 @@ def _coordinate_equation(method: Method, order: int, progress: bool) -> Result:
 _EQUATION: dict[Engine, Callable[[Method, int, bool], Result]] = {
     Engine.TREES: tree_modified_equation,
     Engine.COORDINATES: _coordinate_equation,
+    Engine.SCHEDULED: lambda method, order, progress: ScheduledModifiedEquation(method, order),
 }
 
 
@@ -124,6 +126,11 @@ def modified_loss(method: Method, order: int, max_trees: int | None = None) -> M
     """
     check_order(order, "order")
     method = as_method(method)
+    if method.kind.engine is Engine.SCHEDULED:
+        raise ValueError(
+            f"{method!r} has a schedule: its modified field is non-autonomous; use "
+            "bea.modified_equation(opt, order).loss(loss, variables) for L̃(x, t)"
+        )
     if method.kind.engine is Engine.COORDINATES:
         raise ValueError(
             f"{method!r} acts coordinate by coordinate: its modified flow is a preconditioned "

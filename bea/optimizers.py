@@ -25,14 +25,20 @@ __all__ = [
     "extragradient",
     "gd",
     "heavy_ball",
+    "lion",
+    "muon",
     "nesterov",
+    "normalized_gd",
+    "normalized_sam",
     "reshuffled_sgd",
     "rmsprop",
     "runge_kutta",
+    "scheduled",
     "sgd",
     "sign_gd",
     "simultaneous_gd",
     "usam",
+    "weight_decay",
 ]
 
 #: default symbolic hyperparameters
@@ -63,6 +69,12 @@ if TYPE_CHECKING:
     from .methods._catalog import extragradient as extragradient
     from .methods._catalog import gd as gd
     from .methods._catalog import heavy_ball as heavy_ball
+    from .methods._catalog import lion as lion
+    from .methods._catalog import muon as muon
+    from .methods._catalog import normalized_gd as normalized_gd
+    from .methods._catalog import normalized_sam as normalized_sam
+    from .methods._catalog import scheduled as scheduled
+    from .methods._catalog import weight_decay as weight_decay
     from .methods._catalog import nesterov as nesterov
     from .methods._catalog import reshuffled_sgd as reshuffled_sgd
     from .methods._catalog import rmsprop as rmsprop

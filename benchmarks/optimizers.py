@@ -8,7 +8,12 @@ remainder. Cases:
 * heavy ball with symbolic β (coefficients are rational functions of β), and
   with β = 9/10, through orders 3, 6, 9 (up to ``--max-order``);
 * reshuffled SGD with m = 2, 3, 4 mini-batches (coloured trees, averaged over
-  the m! orderings), through order 3.
+  the m! orderings), through order 3;
+* coordinate-wise and scheduled entries (Lion, normalised SAM and GD, AdamW,
+  GD with a schedule η(t)) on a 2-D quartic, orders 1–3: the time of
+  ``modified_equation(opt, p).on(loss, variables)``; Muon 2×2 (polar factor)
+  at order 1; Adam's order-2 field on a generic loss in d = 3 with symbolic
+  β's and ε (target ≤ 10 s).
 
 Each case runs in a fresh Python process (no cache carries over) under a
 per-case time limit; a case past it is reported as "timeout". Target: heavy
@@ -48,9 +53,59 @@ def _optimizer(case: str):
     raise ValueError(f"unknown case {case!r}")
 
 
+#: coordinate-wise entries: time to bea.modified_equation(opt, order).on(loss, variables)
+COORDINATE_CASES = (
+    "lion",
+    "normalized_sam",
+    "normalized_gd",
+    "adamw",
+    "gd_schedule",
+    "adam_d3",
+    "muon_2x2",
+)
+TARGETS[("adam_d3", 2)] = 10.0
+
+
+def _coordinate_child(case: str, order: int) -> None:
+    import sympy
+
+    import bea
+    from bea import optimizers as O
+
+    x, y, z = sympy.symbols("x y z")
+    loss, variables = x**4 / 4 + x * y + y**2, [x, y]
+    if case == "lion":
+        opt = O.lion(sympy.Symbol("beta1"), sympy.Symbol("beta2"), sympy.Symbol("lambda"))
+    elif case == "normalized_sam":
+        opt = O.normalized_sam()
+    elif case == "normalized_gd":
+        opt = O.normalized_gd()
+    elif case == "adamw":
+        opt = O.weight_decay(O.adam(), sympy.Symbol("lambda"))
+    elif case == "gd_schedule":
+        opt = O.gd(schedule=sympy.Function("eta")(bea.t))
+    elif case == "adam_d3":  # symbolic β's and ε, generic loss in d = 3
+        opt = O.adam()
+        variables = [x, y, z]
+        loss = sympy.Function("L")(x, y, z)
+    elif case == "muon_2x2":
+        opt = O.muon((2, 2), sympy.Rational(1, 2), polar=True)
+        variables = list(sympy.symbols("w0:4"))
+        loss = sum((w - k) ** 2 for k, w in enumerate(variables)) / 2
+    else:
+        raise ValueError(f"unknown case {case!r}")
+    start = time.perf_counter()
+    bea.modified_equation(opt, order).on(loss, variables)
+    elapsed = time.perf_counter() - start
+    print(json.dumps({"seconds": elapsed, "gradient_order": "-"}))
+
+
 def _child(case: str, order: int) -> None:
     import bea
 
+    if case in COORDINATE_CASES:
+        _coordinate_child(case, order)
+        return
     opt = _optimizer(case)
     start = time.perf_counter()
     ml = bea.modified_loss(opt, order)
@@ -87,6 +142,12 @@ def main(argv=None) -> None:
         if order <= args.max_order
     ]
     cases += [(f"reshuffled_sgd(m={m})", 3) for m in (2, 3, 4)]
+    cases += [
+        (name, order)
+        for name in ("lion", "normalized_sam", "normalized_gd", "adamw", "gd_schedule")
+        for order in (1, 2, 3)
+    ]
+    cases += [("muon_2x2", 1), ("adam_d3", 2)]
 
     header = f"{'optimizer':<20} {'order':>5} {'time [s]':>10} {'grad. order':>11}  target"
     print(header)

@@ -379,21 +379,8 @@ def test_malicious_expression_is_not_executed(capsys, tmp_path):
         (["verify", "gd", "--loss", "quartic", "--x0", "1,2,3"], ["3 values", "2 variables"]),
         (["verify", "gd"], ["no loss given"]),
         (["verify", "gd", "--loss", "quartic", "--steps", "0.1,-1,0.2"], ["positive"]),
-        (
-            [
-                "verify",
-                "adam",
-                "--loss",
-                "quartic",
-                "--beta1",
-                "0.9",
-                "--beta2",
-                "0.99",
-                "--eps",
-                "0",
-            ],
-            ["coordinate-wise"],
-        ),
+        # coordinate-wise optimizers are verified too; symbolic hyperparameters need values
+        (["verify", "adam", "--loss", "quartic"], ["give its hyperparameters", "--beta1"]),
         (["codegen", "sign_gd"], ["coordinate by coordinate"]),
         (["frobnicate"], ["invalid choice", "derive", "verify"]),
         (["derive", "gd", "--format", "yaml"], ["invalid choice"]),
@@ -455,3 +442,31 @@ def test_subprocess_error_has_no_traceback(prefix):
     )
     assert good.returncode == 0, good.stderr
     assert json.loads(good.stdout)["order"] == 1
+
+
+def test_derive_adam_prints_a_readable_field(capsys):
+    # it printed two lines of 7,000+ characters of nested Abs()
+    code, out, _ = run(capsys, "derive", "adam", "--order", "1", "--loss", "quartic")
+    assert code == 0
+    assert len(out) < 2000 and "Abs" not in out
+    assert "σ1 = sign(g1)" in out and "H11 = " in out
+
+
+def test_verify_runs_a_coordinatewise_optimizer(capsys):
+    code, out, _ = run(
+        capsys,
+        "verify",
+        "normalized_gd",
+        "--loss",
+        "x**4/4 + x*y/2 + y**2/2 + x",
+        "--x0",
+        "0.6,-0.4",
+        "--orders",
+        "0,1",
+        "--steps",
+        "0.01,0.005,0.0025",
+        "--horizon",
+        "0.5",
+    )
+    assert code == 0, out
+    assert "yes" in out

@@ -226,6 +226,9 @@ def _catalog() -> dict:
     import bea.optimizers as catalog
 
     out = {name: getattr(catalog, name) for name in catalog.__all__}
+    # combinators take an optimizer, not numbers: not named on the command line
+    for name in ("weight_decay", "scheduled"):
+        out.pop(name, None)
     for name in _RK_METHODS:
         out.setdefault(name, getattr(bea, name))
     return out
@@ -477,12 +480,13 @@ def _cmd_derive(args, hyper) -> int:
             progress=progress and not coordinatewise,
             max_trees=_max_trees(args),
         )
-    field = signs = None
+    field = None
+    if loss is not None and coordinatewise:
+        readable = me.describe(loss.loss_for(method), loss.variables)
+        return _print_coordinatewise(readable, key, values, args.format)
     if loss is not None:
         field = me.on(loss.loss_for(method), loss.variables)
         pairs = [(v, _tidy(c, loss.flat)) for v, c in _components(field, loss)]
-        if coordinatewise:
-            signs = me.signs()
     out = {
         "optimizer": key,
         "hyperparameters": values,
@@ -500,8 +504,6 @@ def _cmd_derive(args, hyper) -> int:
             out["loss"] = [str(e) for e in loss.exprs]
             out["variables"] = [v.name for v in loss.flat]
             out["field"] = {v.name: str(c) for v, c in pairs}
-            if signs:
-                out["signs"] = {str(s): f"sign({e})" for s, e in signs.items()}
         print(json.dumps(out, indent=2, ensure_ascii=False))
         return 0
     latex = args.format == "latex"
@@ -523,12 +525,28 @@ def _cmd_derive(args, hyper) -> int:
             print(f"\\tilde f_{{{sp.latex(v)}}} = {sp.latex(c)} \\\\")
         else:
             print(f"  f̃[{v.name}] = {c}")
-    for s, e in (signs or {}).items():
-        print(
-            f"% {sp.latex(s)} = \\operatorname{{sign}}({sp.latex(e)})"
-            if latex
-            else f"  {s} = sign({e})"
-        )
+    return 0
+
+
+def _print_coordinatewise(readable, key: str, values, fmt: str) -> int:
+    """A coordinate-wise field: per coordinate, h^k coefficients with σ_i = sign(∂_iL)."""
+    if fmt == "json":
+        out = {"optimizer": key, "hyperparameters": values, **readable.to_dict()}
+        out["signs"] = {n: m for n, m in out["names"].items() if n.startswith("σ")}
+        out["field"] = {
+            v: " + ".join(
+                c if k == "h^0" else f"{k.replace('^', '**')}*({c})"
+                for k, c in row.items()
+                if c != "0"
+            )
+            or "0"
+            for v, row in out["field"].items()
+        }
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+    elif fmt == "latex":
+        print(readable.latex())
+    else:
+        print(readable.text())
     return 0
 
 
@@ -701,11 +719,6 @@ def _cmd_verify(args, hyper) -> int:
     loss = _parse_losses(args.loss, args.vars, args.players)
     key, method, _ = _method(args.optimizer, hyper, len(loss.exprs))
     _check_losses(key, method, loss)
-    if method.coordinatewise:
-        raise CLIError(
-            f"verify does not handle the coordinate-wise optimizer {key} (its modified field "
-            f"carries the signs of the gradient); derive it with bea derive {key} --loss EXPR"
-        )
     symbolic = _symbols_of(key, method, hyper)
     if symbolic and key == "runge_kutta":
         raise CLIError(

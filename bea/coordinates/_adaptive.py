@@ -29,7 +29,8 @@ Shigida 2025): β's and ε are fixed as h → 0; the transient (which decays lik
 β^n) is discarded; bias correction factors 1/(1 − β^n) tend to 1 and are
 carried as decaying states (0 on the manifold); no coordinate of ∇L vanishes
 at the point (sign(∂_r L) is locally constant: it is written as a symbol
-σ_r = ±1 with σ_r² = 1, and |∂_r L| = σ_r ∂_r L).
+σ(∂_rL) = ±1, a sympy function with σ² = 1 built in, evaluated by ``.subs``
+at any point, and |∂_r L| = σ(∂_rL) ∂_r L; see ``bea.coordinates._signs``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from sympy import S
 
 from .._inputs import check_order
 from ._hseries import _expand, _mul, _series, _taylor
+from ._signs import Sign, exact_sqrt, sign_atoms
 
 __all__ = ["adaptive_map", "is_zero", "sign_cases"]
 
@@ -55,34 +57,19 @@ class _Context:
         self.variables = tuple(variables)
         self.h = h
         self.order = order
-        self.signs: dict = {}
 
     @staticmethod
-    def _normal(u):
-        """(±1, canonical u): positive rational factors dropped, sign pulled out."""
-        u = sympy.sympify(u, strict=True)
-        sgn = 1
-        if u.is_Add:
-            _, u = sympy.expand(u).as_content_primitive()
-        c, rest = u.as_coeff_Mul()
-        if c.is_Rational and c != 1 and rest != 1:
-            sgn, u = (1 if c > 0 else -1), rest
-        if u.could_extract_minus_sign():
-            return -sgn, -u
-        return sgn, u
-
-    def sign_of(self, u, create: bool = True):
-        sgn, key = self._normal(u)
-        s = self.signs.get(key)
-        if s is None:
-            if not create:
-                raise KeyError(f"no sign symbol for {u}; known: {list(self.signs)}")
-            s = self.signs[key] = sympy.Symbol(f"σ{len(self.signs) + 1}", nonzero=True)
-        return sgn * s
+    def sign_of(u):
+        """σ(u): the sign of u, a self-describing function (see ``_signs``)."""
+        return Sign(sympy.sympify(u))
 
     def reduce(self, expr):
-        """σ² = 1, |u| = σu for the recorded signs; sqrt((u)²) → σu."""
-        expr = sympy.sympify(expr, strict=True)
+        """|u| = σ(u)u and √(u²) = σ(u)u; σ² = 1 is built into σ."""
+        expr = sympy.sympify(expr)
+        if expr.has(sympy.Abs):
+            expr = expr.replace(
+                lambda e: isinstance(e, sympy.Abs), lambda e: Sign(e.args[0]) * e.args[0]
+            )
         if expr.has(sympy.Pow):
             expr = expr.replace(
                 lambda e: (
@@ -92,10 +79,8 @@ class _Context:
                     and e.base.is_Pow
                     and e.base.exp == 2
                 ),
-                lambda e: (self.sign_of(e.base.base) * e.base.base) ** (2 * e.exp),
+                lambda e: (Sign(e.base.base) * e.base.base) ** (2 * e.exp),
             )
-        if self.signs:
-            expr = _expand(expr).subs({s**2: 1 for s in self.signs.values()})
         return expr
 
 
@@ -179,9 +164,21 @@ class _SeriesOps:
         self.ctx = ctx
 
     def sqrt(self, p: _CPoint) -> _CPoint:
-        # factor the stationary values so that squares such as v = (∂L)² show as squares
-        rows = [[sympy.factor(r[0]) if r[0].free_symbols else r[0], *r[1:]] for r in p.rows]
-        return p._new(rows).apply(sympy.sqrt)
+        # √(r0 + δ) = √r0 · Σ_k binom(1/2, k) (δ/r0)^k, with √r0 = σ(w)·w when r0 = c·w²
+        order = self.ctx.order
+        rows = []
+        for r in p.rows:
+            base = sympy.cancel(sympy.together(r[0])) if r[0].free_symbols else r[0]
+            root = exact_sqrt(base)
+            ratio = [S.Zero] + [_expand(c / base) for c in r[1:]]
+            total = [root] + [S.Zero] * order
+            power = [S.One] + [S.Zero] * order
+            for k in range(1, order + 1):
+                power = _mul(power, ratio, order)
+                coeff = sympy.binomial(S.Half, k)
+                total = [_expand(a + coeff * root * b) for a, b in zip(total, power)]
+            rows.append(total)
+        return p._new(rows)
 
     def sign(self, p: _CPoint) -> _CPoint:
         order = self.ctx.order
@@ -193,18 +190,36 @@ class _SeriesOps:
     def square(self, p: _CPoint) -> _CPoint:
         return p * p
 
+    def unstack(self, p: _CPoint) -> list:
+        """The coordinates of p as one-coordinate points (like iterating a 1-D array)."""
+        return [p._new([list(r)]) for r in p.rows]
+
+    def stack(self, entries) -> _CPoint:
+        """One point from one-coordinate points (like ``jnp.stack``)."""
+        entries = list(entries)
+        return entries[0]._new([list(e.rows[0]) for e in entries])
+
+    def sum(self, p: _CPoint) -> _CPoint:
+        """Σ_r p_r, the same in every coordinate (broadcast like a NumPy scalar)."""
+        total = [_expand(sympy.Add(*col)) for col in zip(*p.rows)]
+        return p._new([list(total) for _ in p.rows])
+
 
 # ----------------------------------------------------------------------------
 # The solver
 # ----------------------------------------------------------------------------
 
 
-def adaptive_map(opt, loss, variables, order: int, h):
+def adaptive_map(opt, loss, variables, order: int, h, scale=1):
     """Φ and the state maps of a coordinate-wise optimizer, through h^order.
 
+    ``scale``: the step used is h·scale (a schedule η(t) at a fixed time t,
+    free of the variables); the series is in powers of h. Rules that do not
+    ask for ``grad``, ``ops``, ``h`` (B-series rules) run with ``step`` only.
+
     Returns ``(phi, states, ctx)``: ``phi[r] = [x_r, φ_1r, …]``,
-    ``states[i][r] = [s_i0r, s_i1r, …]`` and the context holding the sign
-    symbols (``ctx.signs``: expression u ↦ σ with σ = sign(u)).
+    ``states[i][r] = [s_i0r, s_i1r, …]`` and the context listing the signs
+    that occur in Φ (``ctx.signs``: expression u ↦ σ(u), see ``_signs``).
     """
     order = check_order(order)
     variables = tuple(variables)
@@ -215,10 +230,8 @@ def adaptive_map(opt, loss, variables, order: int, h):
     d = len(variables)
     phi = [[v] for v in variables]
     states = [[[] for _ in range(d)] for _ in range(k)]
-    signs: dict = {}
     for n in range(order + 1):
         ctx = _Context(variables, h, n)
-        ctx.signs = signs
         unknown_phi = [sympy.Dummy(f"phi{r}") for r in range(d)] if n else []
         unknown_s = [[sympy.Dummy(f"s{i}_{r}") for r in range(d)] for i in range(k)]
         state_pts = tuple(
@@ -241,23 +254,20 @@ def adaptive_map(opt, loss, variables, order: int, h):
         def step(y, c=0, grad=grad):
             if c != 0:
                 raise ValueError("coordinate-wise optimizers use one loss: step(y)")
-            return -h * grad(y)
+            return -(h * scale) * grad(y)
 
-        out = opt.rule(x, state_pts, step, grad=grad, ops=_SeriesOps(ctx), h=h, **hyper)
+        extras = {"grad": grad, "ops": _SeriesOps(ctx), "h": h * scale}
+        extras = {key: v for key, v in extras.items() if key in opt.extras}
+        out = opt.rule(x, state_pts, step, **extras, **hyper)
+        if not isinstance(out, tuple):
+            out = (out, ())
         if not (isinstance(out, tuple) and len(out) == 2):
             raise TypeError("a coordinate-wise rule must return (x_new, new_state)")
         x_new, s_new = out[0], tuple(out[1])
         if len(s_new) != k:
             raise ValueError(f"the rule returned {len(s_new)} state entries; init gave {k}")
         eqs = []
-        if n == 0:
-            for r in range(d):
-                if sympy.expand(x_new.rows[r][0] - variables[r]) != 0:
-                    raise ValueError(
-                        f"{opt!r}: the update is not x + O(h): at h = 0 coordinate {r} "
-                        f"becomes {x_new.rows[r][0]}"
-                    )
-        else:
+        if n:
             eqs.extend(x_new.rows[r][n] - unknown_phi[r] for r in range(d))
         # S_i(Φ(x)) at h^n
         deltas = [[S.Zero, *phi_rows[r][1:]] for r in range(d)]
@@ -282,6 +292,16 @@ def adaptive_map(opt, loss, variables, order: int, h):
         # the stationary states (order 0) are small: bring them to lowest terms so that
         # squares such as v = (∂L)² are recognised under square roots
         values = [ctx.reduce(sympy.cancel(sympy.together(v)) if n == 0 else v) for v in sol]
+        if n == 0:
+            # consistency, with the stationary states in place (states may be displacements)
+            at = dict(zip([u for row in unknown_s for u in row], values))
+            for r in range(d):
+                moved = sympy.cancel(sympy.together(x_new.rows[r][0].xreplace(at) - variables[r]))
+                if moved != 0:
+                    raise ValueError(
+                        f"{opt!r}: the update is not x + O(h): at h = 0 coordinate {r} "
+                        f"moves by {moved}"
+                    )
         for r in range(d):
             if n:
                 phi[r].append(values[r])
@@ -290,17 +310,18 @@ def adaptive_map(opt, loss, variables, order: int, h):
             for r in range(d):
                 states[i][r].append(values[off + i * d + r])
     ctx = _Context(variables, h, order)
-    ctx.signs = signs
+    ctx.signs = {s.args[0]: s for s in sign_atoms(sympy.Matrix([c for row in phi for c in row]))}
     return phi, states, ctx
 
 
-def sign_cases(expr, signs):
-    """expr with every sign symbol set to each combination of ±1."""
+def sign_cases(expr, signs=()):
+    """expr with every sign σ(u) (those given, and those it contains) set to each ±1."""
     import itertools
 
-    signs = list(signs)
+    expr = sympy.sympify(expr)
+    signs = sorted(set(signs) | set(sign_atoms(expr)), key=str)
     for vals in itertools.product((1, -1), repeat=len(signs)):
-        yield expr.subs(dict(zip(signs, vals)))
+        yield expr.xreplace(dict(zip(signs, vals)))
 
 
 def is_zero(expr, signs=()) -> bool:

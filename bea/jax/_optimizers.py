@@ -29,6 +29,7 @@ passed to ``loss_fn``.
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any, NamedTuple
 
@@ -382,6 +383,8 @@ def as_optax(opt, learning_rate=None, *, loss_fn=None, **hyper):
         raise ValueError("as_optax needs the step size: as_optax(opt, learning_rate=0.1)")
     h = _check_h(learning_rate)
     values = _hyper(program, hyper)
+    if program.coordinatewise:
+        return _coordinatewise_optax(program, h, values, loss_fn)
     needs_loss = _needs_loss(program, values)
     if needs_loss and loss_fn is None:
         raise ValueError(
@@ -412,6 +415,75 @@ def as_optax(opt, learning_rate=None, *, loss_fn=None, **hyper):
         x_new, new_state = _run_rule(program, values, params, tuple(state.inner), step)
         delta = jax.tree_util.tree_map(lambda a, b: a - b, x_new, params)
         return delta, BeaOptaxState(new_state)
+
+    if needs_loss or loss_fn is not None:
+        return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def _flat_rule(program: Optimizer, values: dict, h, x, state: tuple, grad):
+    """One update of a coordinate-wise rule on flat arrays (``grad(y, at_x)`` → ∇L(y))."""
+
+    def g(y):
+        return grad(y, y is x)
+
+    def step(y, k=0):
+        return -h * g(y)
+
+    extra = {"grad": g, "ops": jnp, "h": h}
+    extra = {k: v for k, v in extra.items() if k in program.extras}
+    return program._call(x, tuple(state), step, {**values, **extra})
+
+
+def _coordinatewise_optax(program: Optimizer, h, values: dict, loss_fn):
+    """A coordinate-wise rule (sign, RMSProp, Adam, Lion, Muon, …) as an optax transformation.
+
+    The rule runs on the parameters raveled into one flat vector (its
+    coordinate-wise operations, norms and, for matrix rules, reshapes act on
+    that vector); gradients away from the current point call ``jax.grad(loss_fn)``.
+    """
+    import optax
+    from jax.flatten_util import ravel_pytree
+
+    # matrix rules (Muon) declare their parameter's shape as hyperparameters rows, cols
+    probe = jnp.ones(math.prod((values.get("rows", 1), values.get("cols", 2))))
+    elsewhere = []
+
+    def probe_grad(y, at_x):
+        elsewhere.append(not at_x)
+        return y
+
+    _flat_rule(program, values, h, probe, tuple(program.init(probe)), probe_grad)
+    needs_loss = any(elsewhere)
+    if needs_loss and loss_fn is None:
+        raise ValueError(
+            f"{program!r} evaluates the gradient away from the current parameters (an ascent "
+            "or look-ahead point), which the gradient optax passes in cannot give. Pass the "
+            f"loss: as_optax(opt, {h!r}, loss_fn=loss) and call update(grads, state, params)."
+        )
+    if loss_fn is not None:
+        _check_loss_fn(loss_fn)
+
+    def init_fn(params):
+        flat, _ = ravel_pytree(params)
+        return BeaOptaxState(tuple(program.init(flat)))
+
+    def update_fn(updates, state, params=None, **extra_args):
+        if params is None:
+            raise ValueError(
+                f"as_optax({program!r}) needs the current parameters: "
+                "tx.update(grads, state, params)"
+            )
+        flat, unravel = ravel_pytree(params)
+        g_flat, _ = ravel_pytree(updates)
+
+        def grad(y, at_x):
+            if at_x:
+                return g_flat
+            return ravel_pytree(jax.grad(loss_fn)(unravel(y), **extra_args))[0]
+
+        x_new, new_state = _flat_rule(program, values, h, flat, tuple(state.inner), grad)
+        return unravel(x_new - flat), BeaOptaxState(tuple(new_state))
 
     if needs_loss or loss_fn is not None:
         return optax.GradientTransformationExtraArgs(init_fn, update_fn)

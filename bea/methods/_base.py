@@ -41,6 +41,8 @@ class Engine(enum.Enum):
     TREES = "trees"
     #: the coordinate backend: a fixed dimension, on a concrete loss.
     COORDINATES = "coordinates"
+    #: a schedule h·η(t): the autonomous extended map in (x, t) (``bea.methods._training``).
+    SCHEDULED = "scheduled"
 
 
 class NoiseModel(abc.ABC):

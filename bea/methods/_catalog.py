@@ -17,6 +17,15 @@ from .._inputs import exact
 from ._noise import Minibatch, StochasticMethod
 from ._programs import Optimizer
 from ._runge_kutta import gd, runge_kutta
+from ._training import (
+    _check_beta,
+    lion,
+    muon,
+    normalized_gd,
+    normalized_sam,
+    scheduled,
+    weight_decay,
+)
 
 #: default symbolic hyperparameters
 BETA = sp.Symbol("beta")
@@ -32,30 +41,21 @@ __all__ = [
     "extragradient",
     "gd",
     "heavy_ball",
+    "lion",
+    "muon",
     "nesterov",
+    "normalized_gd",
+    "normalized_sam",
     "reshuffled_sgd",
     "rmsprop",
     "runge_kutta",
     "sgd",
+    "scheduled",
     "sign_gd",
     "simultaneous_gd",
     "usam",
+    "weight_decay",
 ]
-
-
-def _check_beta(beta, name: str):
-    value = exact(beta)
-    if value.is_number:
-        if value == 1:
-            raise ValueError(
-                f"{name}: beta = 1 has no underlying one-step method (the momentum never "
-                "forgets); choose 0 <= beta < 1"
-            )
-        if not (-1 < value < 1):
-            raise ValueError(
-                f"{name}: expected -1 < beta < 1 (the parasitic mode must decay), got {beta}"
-            )
-    return beta
 
 
 def _check_positive(value, what: str):

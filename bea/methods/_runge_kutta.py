@@ -269,13 +269,20 @@ def runge_kutta(A: Any, b: Any, c: Any = None, name: str = "runge_kutta") -> Run
     return RungeKutta(A, b, c, name=name)
 
 
-def gd() -> RungeKutta:
+def gd(schedule=None) -> Method:
     """Gradient descent θ ← θ − h∇L(θ): explicit Euler on f = −∇L.
 
     Its series: a(•) = 1, 0 on every other tree. Modified field
     f̃ = f − h/2 f'f + h²(1/12 f''(f,f) + 1/3 f'f'f) + O(h³).
+    ``schedule``: a sympy expression η(t) in ``bea.t`` for the step h·η(t_n),
+    t_n = n·h (see ``bea.optimizers.scheduled``).
     """
-    return RungeKutta([[0]], [1], name="gd")
+    method = RungeKutta([[0]], [1], name="gd")
+    if schedule is None:
+        return method
+    from ._training import scheduled
+
+    return scheduled(method, schedule)
 
 
 def explicit_midpoint() -> RungeKutta:

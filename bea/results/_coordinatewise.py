@@ -14,16 +14,17 @@ from typing import TYPE_CHECKING
 import sympy
 from sympy import S
 
-from .._inputs import as_variables, check_order
+from .._inputs import as_variables, check_order, exact
 from .._inputs import h as _default_h
 from ..coordinates._adaptive import adaptive_map, sign_cases
 from ..coordinates._hseries import modified_field
+from ..coordinates._signs import Sign, sign_atoms, sign_normal
 from ._base import Result
 
 if TYPE_CHECKING:
     pass
 
-__all__ = ["AdaptiveModifiedEquation"]
+__all__ = ["AdaptiveModifiedEquation", "CoordinatewiseField"]
 
 
 class AdaptiveModifiedEquation(Result):
@@ -33,14 +34,21 @@ class AdaptiveModifiedEquation(Result):
     returns this object; ``.on(loss, variables)`` runs the coordinate backend
     in the dimension of ``variables`` and returns the column Matrix
     f̃ = Σ_{k≤p} h^k f_k (f̃ carries no factor h: the time-h flow of f̃
-    reproduces the memoryless one-step map Φ to O(h^{p+2})). Signs of the
-    gradient's coordinates appear as symbols σ_r (see ``signs``).
+    reproduces the memoryless one-step map Φ to O(h^{p+2})). The sign of a
+    gradient coordinate appears as σ(u) (``bea.coordinates._signs.Sign``):
+    σ² = 1 is built in and ``field.subs(point)`` evaluates it, so the Matrix
+    is self-contained. :meth:`describe` gives the same field as a readable
+    result (per coordinate, in g_i = ∂_iL, H_ij = ∂_i∂_jL, σ_i = sign(g_i)).
+    No state is kept between calls.
+
+    Its own :meth:`text`, :meth:`latex` and :meth:`to_dict` show the field on a
+    generic loss L(x) in one dimension (the per-coordinate form; in d ≥ 2
+    cross terms H_ij appear: use :meth:`describe` on L(x, y, …)).
     """
 
     def __init__(self, method, order: int):
         self.method = method
         self.order = check_order(order)
-        self._last = None
 
     def __repr__(self) -> str:
         return (
@@ -52,30 +60,23 @@ class AdaptiveModifiedEquation(Result):
         return self.text()
 
     # -- the result contract -------------------------------------------------------
+    def _generic(self) -> CoordinatewiseField:
+        x = sympy.Symbol("x")
+        return self.describe(sympy.Function("L")(x), [x])
+
     def terms(self, k: int | None = None) -> list:
-        """Coordinate-wise results have no loss-free terms: they exist on a concrete loss."""
-        raise ValueError(
-            f"{self.method!r} is coordinate-wise: its modified equation has no tree terms; "
-            "evaluate it on a loss with .on(loss, variables)"
-        )
+        """The (coordinate, coefficient) pairs on a generic loss L(x) (see :meth:`describe`)."""
+        return self._generic().terms(k)
 
     def text(self) -> str:
-        """What the result is (its field is derived on a concrete loss by ``on``)."""
-        return (
-            f"modified equation of {self.method!r} through h^{self.order}: coordinate-wise, "
-            "derived in coordinates by .on(loss, variables)"
-        )
+        """f̃ on a generic one-dimensional loss L(x), in g = L′, H = L″, σ = sign(g)."""
+        return self._generic().text()
 
     def latex(self) -> str:
-        return "\\text{" + self.text().replace("^", "\\^{}") + "}"
+        return self._generic().latex()
 
     def to_dict(self) -> dict:
-        return {
-            "method": self._method_name(),
-            "order": self.order,
-            "engine": "coordinates",
-            "normalisation": "f̃ = Σ_k h^k f_k; the time-h flow of f̃ reproduces the step map",
-        }
+        return self._generic().to_dict()
 
     def _solve(self, loss, variables, h):
         variables = as_variables(variables)
@@ -87,13 +88,30 @@ class AdaptiveModifiedEquation(Result):
         step_map = sympy.Matrix([sum((c * h**j for j, c in enumerate(row)), S.Zero) for row in phi])
         field = modified_field(step_map, variables, h, self.order)
         field = field.applyfunc(lambda e: ctx.reduce(e))
-        self._last = (phi, states, ctx)
         return field, phi, states, ctx
 
     def on(self, loss, variables, h=None) -> sympy.Matrix:
-        """f̃ on a concrete (or undefined-function) sympy loss, through h^order."""
+        """f̃ on a concrete (or undefined-function) sympy loss, through h^order.
+
+        The signs σ(∂_rL) are part of the expression: ``f̃.subs({x: 1, y: 2})``
+        is a number (a ValueError if a coordinate of ∇L vanishes there).
+        """
         field, *_ = self._solve(loss, variables, h or _default_h)
         return field
+
+    def describe(self, loss, variables, h=None) -> CoordinatewiseField:
+        """f̃ on ``loss`` as a readable result (text, LaTeX, JSON, evaluation at a point)."""
+        h = h or _default_h
+        variables = as_variables(variables)
+        field, *_ = self._solve(loss, variables, h)
+        generic_loss = sympy.Function("L")(*variables)
+        if isinstance(loss, sympy.core.function.AppliedUndef):
+            generic_loss, generic = loss, field
+        else:
+            generic, *_ = self._solve(generic_loss, variables, h)
+        return CoordinatewiseField(
+            self.method, self.order, loss, variables, field, h, generic, generic_loss
+        )
 
     def state_maps(self, loss, variables, h=None):
         """The states on the invariant manifold, ``[[S_i(x) per coordinate] per state]``."""
@@ -104,29 +122,28 @@ class AdaptiveModifiedEquation(Result):
             for st in states
         ]
 
-    def sign_of(self, expr):
-        """The sign symbol (±σ) standing for sign(expr) in the last ``on``."""
-        if self._last is None:
-            raise ValueError("call .on(loss, variables) first")
-        return self._last[2].sign_of(expr, create=False)
+    @staticmethod
+    def sign_of(expr):
+        """σ(expr), the sign of ``expr`` as it appears in the fields (no state involved)."""
+        return Sign(sympy.sympify(expr))
 
-    def signs(self) -> dict:
-        """The sign symbols of the last ``on``: σ ↦ the expression whose sign it is."""
-        if self._last is None:
-            raise ValueError("call .on(loss, variables) first")
-        return {s: u for u, s in self._last[2].signs.items()}
+    @staticmethod
+    def signs(field) -> dict:
+        """The signs in ``field`` (a result of :meth:`on`): σ(u) ↦ u."""
+        return {s: s.args[0] for s in sign_atoms(field)}
 
     def preconditioned_gradient(self, loss, variables, h=None, candidates=None) -> dict:
         """Whether f̃ = −P∇L̃ + O(h²) with P diagonal and L̃ = L + h·Ψ.
 
         P comes from the h⁰ term (f_0 = −P∇L); the h¹ term is tested against
         −P∇(h·Ψ) with Ψ a constant combination of ``candidates`` (a dict
-        name → scalar expression; default ‖∇L‖₁ = Σ|∂_jL| and ‖∇L‖²), as an
-        exact identity in the derivatives of L for every sign pattern.
-        Returns ``{"P": Matrix, "loss": L̃ or None, "coefficients": {...},
-        "reason": str or None}``. For Adam at ε = 0 this gives
+        name → scalar expression; default ‖∇L‖₁ = Σ|∂_jL| = Σ σ(∂_jL)∂_jL and
+        ‖∇L‖²), as an exact identity in the derivatives of L for every sign
+        pattern. Returns ``{"P": Matrix, "loss": L̃ or None, "coefficients":
+        {...}, "reason": str or None}``. For Adam at ε = 0 this gives
         L̃ = L + h(β₁/(1−β₁) − β₂/(1−β₂))‖∇L‖₁ (Cattaneo, Klusowski & Shigida
-        2024); for fixed ε > 0 in d ≥ 2 the h¹ term is not of this form.
+        2024), also on concrete losses whose gradient factors over ℚ
+        (L = x⁴/4 + x); for fixed ε > 0 in d ≥ 2 the h¹ term is not of this form.
         """
         return _preconditioned_form(self, loss, variables, h or _default_h, candidates)
 
@@ -142,11 +159,240 @@ class AdaptiveModifiedEquation(Result):
         return sympy.diag(*diag)
 
 
+class CoordinatewiseField(Result):
+    """A coordinate-wise modified field on a concrete loss, in a readable form.
+
+    ``field`` is f̃ = Σ_{k≤p} h^k f_k as a sympy column (σ(u) = sign(u) inside,
+    σ² = 1); ``text()``/``latex()`` write each coordinate's h^k coefficients
+    with σ_i = sign(g_i) and, for an undefined loss L(x_1, …), g_i = ∂_iL,
+    H_ij = ∂_i∂_jL, T_ijk = ∂_i∂_j∂_kL. Calling it at a point (a dict or a
+    sequence of values) evaluates f̃ there, signs included.
+
+    >>> import sympy, bea
+    >>> x = sympy.Symbol("x")
+    >>> r = bea.modified_equation(bea.optimizers.sign_gd(), 1).describe(x**2 / 2 - x, [x])
+    >>> print(r.text().splitlines()[1])
+      f̃[x] = -σ1
+    >>> r({x: 3}), r([0])
+    (Matrix([[-1]]), Matrix([[1]]))
+    """
+
+    def __init__(self, method, order, loss, variables, field, h, generic, generic_loss):
+        self.method = method
+        self.order = order
+        self.loss = loss
+        self.variables = tuple(variables)
+        self.field = field
+        self.h = h
+        #: the same field on an undefined loss L(x_1, …): the form that is printed
+        self.generic = generic
+        self._names = _readable_names(generic_loss, self.variables, generic, loss)
+
+    def on(self, loss, variables, h=None) -> sympy.Matrix:
+        """The field (a result is already on its loss; other losses: ``me.on``)."""
+        if loss != self.loss or tuple(as_variables(variables)) != self.variables:
+            raise ValueError(
+                f"this result is on L = {self.loss}; for another loss use "
+                "bea.modified_equation(opt, order).on(loss, variables)"
+            )
+        return self.field
+
+    def __call__(self, point) -> sympy.Matrix:
+        if isinstance(point, dict):
+            values = point
+        else:
+            values = list(point)
+            if len(values) != len(self.variables):
+                raise ValueError(
+                    f"expected {len(self.variables)} values (one per variable "
+                    f"{', '.join(map(str, self.variables))}), got {len(values)}"
+                )
+            values = dict(zip(self.variables, values))
+        return self.field.subs({k: exact(v) for k, v in values.items()})
+
+    def explicit(self) -> sympy.Matrix:
+        """The field with σ(u) written as sympy's ``sign(u)``."""
+        return self.field.replace(lambda e: isinstance(e, Sign), lambda e: sympy.sign(e.args[0]))
+
+    def _coefficients(self) -> list[list]:
+        out = []
+        for c in self.generic:
+            c = sympy.expand(c)
+            out.append(
+                [
+                    self._names.rename(_tidy(self._names.absolute(c.coeff(self.h, k))))
+                    for k in range(self.order + 1)
+                ]
+            )
+        return out
+
+    def terms(self, k: int | None = None) -> list:
+        """(variable, coefficient) pairs of h^k (readable names); all orders: ((k, v), c)."""
+        coeffs = self._coefficients()
+        if k is not None:
+            return [(v, row[k]) for v, row in zip(self.variables, coeffs)]
+        return [
+            ((j, v), row[j])
+            for j in range(self.order + 1)
+            for v, row in zip(self.variables, coeffs)
+        ]
+
+    def _legend(self) -> list[tuple]:
+        return self._names.legend()
+
+    def text(self) -> str:
+        lines = [
+            f"modified field of {self.method!r} on L = {self.loss}, through h^{self.order} "
+            "(f̃ = Σ h^k f_k; the time-h flow of f̃ reproduces one step):"
+        ]
+        for v, row in zip(self.variables, self._coefficients()):
+            lines.append(f"  f̃[{v}] = {_poly_text(row)}")
+        for name, meaning in self._legend():
+            lines.append(f"  {name} = {meaning}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def __repr__(self) -> str:
+        return f"<CoordinatewiseField of {self.method!r} through h^{self.order} on {self.loss}>"
+
+    def latex(self) -> str:
+        rows = []
+        for v, row in zip(self.variables, self._coefficients()):
+            parts = [
+                sympy.latex(c) if k == 0 else f"h^{{{k}}}\\left({sympy.latex(c)}\\right)"
+                for k, c in enumerate(row)
+                if c != 0
+            ]
+            rows.append(f"\\tilde f_{{{sympy.latex(v)}}} &= {' + '.join(parts) or '0'}")
+        legend = ", ".join(
+            f"{sympy.latex(sympy.Symbol(n))} = {sympy.latex(m)}"
+            for n, m in self._names.latex_legend()
+        )
+        body = " \\\\ ".join(rows)
+        return f"\\begin{{aligned}}{body}\\end{{aligned}}" + (f"\\quad {legend}" if legend else "")
+
+    def to_dict(self) -> dict:
+        return {
+            "method": self._method_name(),
+            "order": self.order,
+            "engine": "coordinates",
+            "normalisation": "f̃ = Σ_k h^k f_k; the time-h flow of f̃ reproduces the step map",
+            "loss": str(self.loss),
+            "variables": [str(v) for v in self.variables],
+            "field": {
+                str(v): {f"h^{k}": str(c) for k, c in enumerate(row)}
+                for v, row in zip(self.variables, self._coefficients())
+            },
+            "names": {n: str(m) for n, m in self._legend()},
+            "text": self.text(),
+        }
+
+
+def _tidy(expr):
+    """Each term over a common denominator and factored, where that is cheap.
+
+    With g_i = σ_i|g_i| written in (see ``_Names.absolute``) the signs stay in
+    numerators; the lowest-terms form of large coefficients (symbolic β's and
+    ε) is longer and costs minutes, so those terms are left as derived.
+    """
+    if sympy.count_ops(expr) < 60:
+        small = sign_normal(expr)
+        return sympy.factor(small) if sympy.count_ops(small) < 60 else small
+    groups: dict = {}
+    for t in sympy.Add.make_args(sympy.expand(expr)):
+        signs = sympy.Mul(*[f for f in sympy.Mul.make_args(t) if isinstance(f, Sign)])
+        groups[signs] = groups.get(signs, S.Zero) + t / signs
+    out = S.Zero
+    for signs, c in groups.items():
+        c = sympy.factor(sympy.together(c)) if sympy.count_ops(c) < 400 else c
+        out += signs * c
+    return out
+
+
+def _poly_text(row) -> str:
+    parts = []
+    for k, c in enumerate(row):
+        if c == 0:
+            continue
+        parts.append(str(c) if k == 0 else f"{'h' if k == 1 else f'h**{k}'}*({c})")
+    return " + ".join(parts) or "0"
+
+
+class _Names:
+    """Short names for the signs and (undefined losses) the derivatives of L."""
+
+    def __init__(self, mapping: dict, legend: list, latex_legend: list, absolute: dict):
+        self.mapping = mapping
+        self._legend = legend
+        self._latex = latex_legend
+        self._absolute = absolute
+
+    def absolute(self, expr):
+        """g_i → σ_i·|g_i| (|g_i| a positive symbol), so σ_i² = 1 removes the signs."""
+        return expr.xreplace(self._absolute) if self._absolute else expr
+
+    def rename(self, expr):
+        return expr.xreplace(self.mapping)
+
+    def legend(self):
+        return self._legend
+
+    def latex_legend(self):
+        return self._latex
+
+
+def _readable_names(loss, variables, field, concrete) -> _Names:
+    mapping: dict = {}
+    legend: list = []
+    latex_legend: list = []
+    index = {v: i + 1 for i, v in enumerate(variables)}
+    grads = {sympy.expand(sympy.diff(loss, v)): i + 1 for i, v in enumerate(variables)}
+    derivs = sorted(field.atoms(sympy.Derivative), key=lambda d: (len(d.variables), str(d)))
+    undefined = isinstance(loss, sympy.core.function.AppliedUndef)
+    letters = {1: "g", 2: "H", 3: "T"}
+    if undefined:
+        for d in derivs:
+            if d.expr != loss or not all(v in index for v in d.variables):
+                continue
+            ids = "".join(str(index[v]) for v in sorted(d.variables, key=lambda v: index[v]))
+            name = letters.get(len(d.variables), f"D{len(d.variables)}_") + ids
+            mapping[d] = sympy.Symbol(name)
+    absolute = {}
+    if undefined:
+        for v in variables:
+            d = sympy.Derivative(loss, v)
+            name = mapping.get(d)
+            if name is not None and Sign(d) in field.atoms(Sign):
+                absolute[d] = Sign(d) * sympy.Symbol(f"|{name}|", positive=True)
+    signs = sign_atoms(field)
+    used = set()
+    extra = len(variables)
+    for s in signs:
+        u = s.args[0]
+        i = grads.get(sympy.expand(u))
+        if i is None or i in used:
+            extra += 1
+            i = extra
+        used.add(i)
+        name = f"σ{i}"
+        mapping[s] = sympy.Symbol(name)
+        legend.append((name, f"sign({u.xreplace(mapping)})"))
+        latex_legend.append((name, sympy.sign(u.xreplace(mapping), evaluate=False)))
+    if undefined:
+        for d, sym in mapping.items():
+            if isinstance(d, sympy.Derivative):
+                value = d.subs(loss, concrete).doit() if concrete != loss else d
+                legend.append((sym.name, str(sympy.factor(value) if concrete != loss else d)))
+                latex_legend.append((sym.name, value))
+    return _Names(mapping, legend, latex_legend, absolute)
+
+
 def _preconditioned_form(eq: AdaptiveModifiedEquation, loss, variables, h, candidates):
-    """See ``AdaptiveModifiedEquation.preconditioned_gradient``."""
-    field, _, _, ctx = eq._solve(loss, variables, h)
-    signs = list(ctx.signs.values())
-    sign_of = {u: s for u, s in ctx.signs.items()}
+    """See :meth:`AdaptiveModifiedEquation.preconditioned_gradient`."""
+    field, *_ = eq._solve(loss, variables, h)
+    signs = sign_atoms(field)
     grads = [sympy.diff(loss, v) for v in variables]
     f0 = field.subs(h, 0)
     P = [sympy.cancel(-f0[r] / g) for r, g in enumerate(grads)]
@@ -157,7 +403,7 @@ def _preconditioned_form(eq: AdaptiveModifiedEquation, loss, variables, h, candi
     f1 = sympy.Matrix([sympy.expand(c).coeff(h, 1) for c in field])
     w = [sympy.cancel(-f1[r] / P[r]) for r in range(len(variables))]
     if candidates is None:
-        abs_g = [sign_of.get(g, sympy.sign(g)) * g for g in grads]
+        abs_g = [Sign(g) * g for g in grads]
         candidates = {
             "‖∇L‖₁": sympy.Add(*abs_g),
             "‖∇L‖²": sympy.Add(*(g**2 for g in grads)),
@@ -208,6 +454,6 @@ def _preconditioned_form(eq: AdaptiveModifiedEquation, loss, variables, h, candi
         return out
     sol = sol[0]
     psi = sum(sol.get(c, 0) * candidates[n] for c, n in zip(cs, names))
-    out["loss"] = loss + h * sympy.factor(psi) if psi != 0 else loss
+    out["loss"] = loss + h * psi if psi != 0 else loss
     out["coefficients"] = {n: sympy.factor(sol.get(c, 0)) for c, n in zip(cs, names)}
     return out
