@@ -33,8 +33,8 @@ from .results._equation import (
     tree_modifying_integrator,
 )
 from .results._loss import ModifiedLoss
-from .stochastic._sme import StochasticModifiedEquation, sme_engine
 from .results._scheduled import ScheduledModifiedEquation
+from .stochastic._sme import StochasticModifiedEquation, sme_engine
 
 __all__ = [
     "as_method",

@@ -71,15 +71,15 @@ if TYPE_CHECKING:
     from .methods._catalog import heavy_ball as heavy_ball
     from .methods._catalog import lion as lion
     from .methods._catalog import muon as muon
+    from .methods._catalog import nesterov as nesterov
     from .methods._catalog import normalized_gd as normalized_gd
     from .methods._catalog import normalized_sam as normalized_sam
-    from .methods._catalog import scheduled as scheduled
-    from .methods._catalog import weight_decay as weight_decay
-    from .methods._catalog import nesterov as nesterov
     from .methods._catalog import reshuffled_sgd as reshuffled_sgd
     from .methods._catalog import rmsprop as rmsprop
     from .methods._catalog import runge_kutta as runge_kutta
+    from .methods._catalog import scheduled as scheduled
     from .methods._catalog import sgd as sgd
     from .methods._catalog import sign_gd as sign_gd
     from .methods._catalog import simultaneous_gd as simultaneous_gd
     from .methods._catalog import usam as usam
+    from .methods._catalog import weight_decay as weight_decay
