@@ -1,6 +1,6 @@
 """Optimizers as trained with: weight decay, Lion, normalised SAM, normalised GD, schedules.
 
-Each is an update rule over points (see :class:`bea.Optimizer`). Rules that
+Each is an update rule over points (see ``bea.Optimizer``). Rules that
 use the current point or the step size directly (decoupled weight decay),
 signs or norms are coordinate-wise (``grad``, ``ops``, ``h``) and analysed in
 coordinates on a concrete loss; ``ops.sum`` and ``ops.sqrt`` give the norm
@@ -211,7 +211,7 @@ def normalized_gd(schedule=None) -> Method:
     where the curvature in the direction of n is smaller. With a decaying
     schedule η(t) (e.g. ``normalized_gd(1/(1 + bea.t))``) the field is
     non-autonomous: f̃_x = −ηn − (h/2)(η²(∇n)n − η′n) + O(h²) (see
-    :func:`scheduled`); Josz (2026) argues such runs drift to flat minima.
+    ``scheduled``); Josz (2026) argues such runs drift to flat minima.
     """
     base = Optimizer(
         _ngd_rule, name="normalized_gd", coordinatewise=True, doc=normalized_gd.__doc__

@@ -37,13 +37,13 @@ class AdaptiveModifiedEquation(Result):
     reproduces the memoryless one-step map Φ to O(h^{p+2})). The sign of a
     gradient coordinate appears as σ(u) (``bea.coordinates._signs.Sign``):
     σ² = 1 is built in and ``field.subs(point)`` evaluates it, so the Matrix
-    is self-contained. :meth:`describe` gives the same field as a readable
+    is self-contained. ``describe`` gives the same field as a readable
     result (per coordinate, in g_i = ∂_iL, H_ij = ∂_i∂_jL, σ_i = sign(g_i)).
     No state is kept between calls.
 
-    Its own :meth:`text`, :meth:`latex` and :meth:`to_dict` show the field on a
+    Its own ``text``, ``latex`` and ``to_dict`` show the field on a
     generic loss L(x) in one dimension (the per-coordinate form; in d ≥ 2
-    cross terms H_ij appear: use :meth:`describe` on L(x, y, …)).
+    cross terms H_ij appear: use ``describe`` on L(x, y, …)).
     """
 
     def __init__(self, method, order: int):
@@ -65,7 +65,7 @@ class AdaptiveModifiedEquation(Result):
         return self.describe(sympy.Function("L")(x), [x])
 
     def terms(self, k: int | None = None) -> list:
-        """The (coordinate, coefficient) pairs on a generic loss L(x) (see :meth:`describe`)."""
+        """The (coordinate, coefficient) pairs on a generic loss L(x) (see ``describe``)."""
         return self._generic().terms(k)
 
     def text(self) -> str:
@@ -129,7 +129,7 @@ class AdaptiveModifiedEquation(Result):
 
     @staticmethod
     def signs(field) -> dict:
-        """The signs in ``field`` (a result of :meth:`on`): σ(u) ↦ u."""
+        """The signs in ``field`` (a result of ``on``): σ(u) ↦ u."""
         return {s: s.args[0] for s in sign_atoms(field)}
 
     def preconditioned_gradient(self, loss, variables, h=None, candidates=None) -> dict:
@@ -390,7 +390,7 @@ def _readable_names(loss, variables, field, concrete) -> _Names:
 
 
 def _preconditioned_form(eq: AdaptiveModifiedEquation, loss, variables, h, candidates):
-    """See :meth:`AdaptiveModifiedEquation.preconditioned_gradient`."""
+    """See ``AdaptiveModifiedEquation.preconditioned_gradient``."""
     field, *_ = eq._solve(loss, variables, h)
     signs = sign_atoms(field)
     grads = [sympy.diff(loss, v) for v in variables]

@@ -15,7 +15,7 @@ Two independent derivations:
 
 For GD: f̃_x = −η∇[L + (hη/4)‖∇L‖²] + (h/2)η′∇L + O(h²). The x-part is, at
 each t, the gradient field of L̃(x, t) = (η − hη′/2)L + (hη²/4)‖∇L‖²: the η′
-terms are written as a time-dependent rescaling of L (:meth:`loss`).
+terms are written as a time-dependent rescaling of L (``loss``).
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ class ScheduledModifiedEquation(Result):
     def loss(self, loss, variables, h=None) -> sympy.Expr:
         """L̃(x, t) with f̃_x = −∇_x L̃ + O(h²) for gradient descent (orders 0 and 1).
 
-        L̃ = (η − hη′/2)L + (hη²/4)‖∇L‖²; checked exactly against :meth:`on`.
+        L̃ = (η − hη′/2)L + (hη²/4)‖∇L‖²; checked exactly against ``on``.
         """
         h = h or _default_h
         variables = self._check(loss, variables, h)
