@@ -154,7 +154,7 @@ class BSeries:
         """A series being solved for: its coefficient *list* is filled in place, tree by tree.
 
         Solvers read the trees already found through it (prunings, substitution);
-        :meth:`_frozen` turns it into an ordinary, immutable series. Internal.
+        ``_frozen()`` turns it into an ordinary, immutable series. Internal.
         """
         obj = cls.__new__(cls)
         _set = object.__setattr__
