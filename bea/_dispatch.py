@@ -71,7 +71,10 @@ def _coordinate_equation(method: Method, order: int, progress: bool) -> Result:
 _EQUATION: dict[Engine, Callable[[Method, int, bool], Result]] = {
     Engine.TREES: tree_modified_equation,
     Engine.COORDINATES: _coordinate_equation,
-    Engine.SCHEDULED: lambda method, order, progress: ScheduledModifiedEquation(method, order),
+    Engine.SCHEDULED: lambda method, order, progress: ScheduledModifiedEquation(
+        method,  # type: ignore[arg-type]  # Engine.SCHEDULED is declared by Scheduled only
+        order,
+    ),
 }
 
 

@@ -14,7 +14,19 @@ from typing import Any
 
 import sympy as sp
 
-__all__ = ["as_variables", "check_order", "exact", "h", "no_step_symbol", "variable_groups"]
+__all__ = [
+    "Scalar",
+    "as_variables",
+    "check_order",
+    "exact",
+    "h",
+    "no_step_symbol",
+    "variable_groups",
+]
+
+#: A hyperparameter value: a number (floats are read as the decimal they print as) or a
+#: sympy expression in symbols (coefficients are then rational functions of them).
+Scalar = int | float | Fraction | sp.Expr
 
 #: The step-size symbol used by default in concrete results.
 h = sp.Symbol("h", positive=True)

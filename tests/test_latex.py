@@ -52,4 +52,4 @@ def test_adaptive_result_latex():
     me = bea.modified_equation(adam, 1)
     text = me._repr_latex_()
     assert text.startswith("$") and text.endswith("$") and sp.latex(me) == text[1:-1]
-    assert "\\mathtt" not in text and "coordinate-wise" in text
+    assert "\\mathtt" not in text and "\\tilde f_{x}" in text  # the per-coordinate form

@@ -384,7 +384,8 @@ def _tidy(expr, variables):
 def _components(field, loss: _Loss) -> list:
     """(variable, component) pairs of a concrete modified field (games: one block per player)."""
     if isinstance(field, list):  # games
-        pairs = []
+        assert loss.groups is not None
+        pairs: list = []
         for block, group in zip(field, loss.groups):
             pairs.extend(zip(group, list(block)))
         return pairs
@@ -481,7 +482,7 @@ def _cmd_derive(args, hyper) -> int:
             max_trees=_max_trees(args),
         )
     field = None
-    if loss is not None and coordinatewise:
+    if loss is not None and isinstance(me, bea.AdaptiveModifiedEquation):
         readable = me.describe(loss.loss_for(method), loss.variables)
         return _print_coordinatewise(readable, key, values, args.format)
     if loss is not None:
@@ -494,7 +495,7 @@ def _cmd_derive(args, hyper) -> int:
         "normalisation": "h f̃ = Σ_t h^|t| ω(t)/σ(t) F(t), f = −∇L",
     }
     if args.format == "json":
-        if not coordinatewise:
+        if isinstance(me, bea.ModifiedEquation):
             out["terms"] = [
                 {"tree": str(t), "omega": str(c), "sigma": int(t.symmetry()), "order": len(t) - 1}
                 for t, c in me
@@ -565,6 +566,8 @@ def _cmd_loss(args, hyper) -> int:
         me = bea.modified_equation(
             method, args.order, progress=progress, max_trees=_max_trees(args)
         )
+        if not isinstance(me, bea.ModifiedEquation):
+            raise CLIError(f"{key} has no modified loss in tree form")
         ml = bea.ModifiedLoss(me)
     concrete = (
         _tidy(ml.on(loss.loss_for(method), loss.flat), loss.flat) if loss is not None else None
@@ -742,6 +745,7 @@ def _cmd_verify(args, hyper) -> int:
         names = ", ".join(v.name for v in loss.flat)
         raise CLIError(f"--x0 has {len(x0)} values but the loss has {n} variables ({names})")
     orders = _int_list(args.orders, "--orders")
+    steps: list[float] | None
     if args.steps is not None:
         steps = _float_list(args.steps, "--steps", positive=True)
         if len(steps) < 3:
@@ -1139,7 +1143,7 @@ def _split_hyperparameters(argv: list[str], options: dict[str, dict[str, bool]])
     """
     i = next((k for k, token in enumerate(argv) if not token.startswith("-")), None)
     known = options.get(argv[i]) if i is not None else None
-    if known is None:
+    if known is None or i is None:
         return argv, {}
     head, rest = argv[: i + 1], argv[i + 1 :]
     kept, hyper = [], {}

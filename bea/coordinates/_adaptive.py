@@ -57,15 +57,16 @@ class _Context:
         self.variables = tuple(variables)
         self.h = h
         self.order = order
+        self.signs: dict = {}
 
     @staticmethod
     def sign_of(u):
         """σ(u): the sign of u, a self-describing function (see ``_signs``)."""
-        return Sign(sympy.sympify(u))
+        return Sign(sympy.sympify(u, strict=True))
 
     def reduce(self, expr):
         """|u| = σ(u)u and √(u²) = σ(u)u; σ² = 1 is built into σ."""
-        expr = sympy.sympify(expr)
+        expr = sympy.sympify(expr, strict=True)
         if expr.has(sympy.Abs):
             expr = expr.replace(
                 lambda e: isinstance(e, sympy.Abs), lambda e: Sign(e.args[0]) * e.args[0]
@@ -229,7 +230,7 @@ def adaptive_map(opt, loss, variables, order: int, h, scale=1):
     k = len(tuple(opt.init(_CPoint([[v] for v in variables], ctx0))))
     d = len(variables)
     phi = [[v] for v in variables]
-    states = [[[] for _ in range(d)] for _ in range(k)]
+    states: list[list[list]] = [[[] for _ in range(d)] for _ in range(k)]
     for n in range(order + 1):
         ctx = _Context(variables, h, n)
         unknown_phi = [sympy.Dummy(f"phi{r}") for r in range(d)] if n else []
@@ -266,7 +267,7 @@ def adaptive_map(opt, loss, variables, order: int, h, scale=1):
         x_new, s_new = out[0], tuple(out[1])
         if len(s_new) != k:
             raise ValueError(f"the rule returned {len(s_new)} state entries; init gave {k}")
-        eqs = []
+        eqs: list = []
         if n:
             eqs.extend(x_new.rows[r][n] - unknown_phi[r] for r in range(d))
         # S_i(Φ(x)) at h^n
@@ -318,7 +319,7 @@ def sign_cases(expr, signs=()):
     """expr with every sign σ(u) (those given, and those it contains) set to each ±1."""
     import itertools
 
-    expr = sympy.sympify(expr)
+    expr = sympy.sympify(expr, strict=True)
     signs = sorted(set(signs) | set(sign_atoms(expr)), key=str)
     for vals in itertools.product((1, -1), repeat=len(signs)):
         yield expr.xreplace(dict(zip(signs, vals)))

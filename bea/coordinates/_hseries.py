@@ -55,6 +55,7 @@ import math
 from collections.abc import Callable
 from fractions import Fraction
 from numbers import Integral
+from typing import Any
 
 import sympy
 from sympy import S
@@ -348,6 +349,7 @@ def _power(base: _Series, n: int, order: int) -> _Series:
         n >>= 1
         if n:
             square = _mul(square, square, order)
+    assert result is not None  # n >= 1
     return result
 
 
@@ -385,7 +387,7 @@ def _substitute_series(body, bound, point, h, order, memo) -> _Series:
     return [_expand(c) for c in out]
 
 
-def expand_in_h(expr, h, order: int):
+def expand_in_h(expr: Any, h: Any, order: int) -> Any:
     r"""Expand an expression (or Matrix) in powers of ``h``, truncated after ``h^order``.
 
     Works by structural recursion: sums and products of truncated series are
@@ -443,7 +445,7 @@ def _polynomial_series(expr, h, order: int, what: str) -> _Series:
     return _series(expr, h, order, {})
 
 
-def taylor_at(expr, variables, shift, h, order: int):
+def taylor_at(expr: Any, variables: Any, shift: Any, h: Any, order: int) -> Any:
     r"""Taylor expansion in ``h`` of ``expr(x + shift)``, truncated after ``h^order``.
 
     $$\text{expr}(x + s) = \sum_{|\alpha| \le \text{order}}
@@ -525,7 +527,7 @@ class _FlowCoefficients:
     solve for $f_{n-1}$ order by order.
     """
 
-    def __init__(self, variables):
+    def __init__(self, variables: Any) -> None:
         self.variables = variables
         self.fields: list[list] = []  # f_0, f_1, ...
         self._v: dict[tuple[int, int], list] = {}
@@ -572,7 +574,7 @@ class _FlowCoefficients:
         return [_expand(c) for c in acc]
 
 
-def flow_map(field, variables, h, order: int):
+def flow_map(field: Any, variables: Any, h: Any, order: int) -> sympy.Matrix:
     r"""Time-``h`` flow of ``field``, truncated after ``h^order``.
 
     $$\varphi_h(x) = x + \sum_{k=1}^{\text{order}} \frac{h^k}{k!}
@@ -641,7 +643,7 @@ def _step_map_series(step_map, variables, h, order) -> list[list]:
     return [[series[r][j] for r in range(d)] for j in range(order + 1)]
 
 
-def modified_field(step_map, variables, h, order: int):
+def modified_field(step_map: Any, variables: Any, h: Any, order: int) -> sympy.Matrix:
     r"""Modified field of a one-step map, $\tilde f = \sum_{k=0}^{\text{order}} h^k f_k$.
 
     The flow of $\tilde f$ over time ``h`` reproduces the map:
@@ -743,7 +745,7 @@ class HPoint:
 
     __slots__ = ("coefficients", "h", "order", "variables")
 
-    def __init__(self, coefficients, variables, h, order: int):
+    def __init__(self, coefficients: Any, variables: Any, h: Any, order: int) -> None:
         variables = as_variables(variables, h)
         order = check_order(order)
         rows = [list(row) for row in coefficients]
@@ -889,7 +891,7 @@ class HPoint:
                 out[n + j] = out[n + j] + c
         return [_expand(c) for c in out]
 
-    def evaluate(self, expr) -> sympy.Expr:
+    def evaluate(self, expr: Any) -> sympy.Expr:
         r"""``expr`` (in ``variables``, polynomial in ``h``) evaluated at this point.
 
         Taylor-expands about the ``h^0`` part of the point with ``taylor_at``'s
@@ -897,7 +899,7 @@ class HPoint:
         """
         return _to_expr(self._evaluate_series(expr, self.order), self.h)
 
-    def evaluate_field(self, field) -> HPoint:
+    def evaluate_field(self, field: Any) -> HPoint:
         """Vector field (column of ``d`` expressions in ``variables``) at this point."""
         entries = _as_vector(field, self.dimension, "field")
         return self._new([self._evaluate_series(e, self.order) for e in entries])
@@ -918,7 +920,7 @@ class HPoint:
         return self._new(rows)
 
 
-def gradient_step(loss, variables, h, order: int) -> Callable[[HPoint], HPoint]:
+def gradient_step(loss: Any, variables: Any, h: Any, order: int) -> Callable[[HPoint], HPoint]:
     r"""The gradient step $y \mapsto -h \nabla L(y)$ acting on ``HPoint`` objects.
 
     Gradient descent's one-step map is ``x + step(x)`` with

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from typing import Any
 
 import sympy
 from sympy import S
@@ -322,7 +323,9 @@ def _check_consistent(opt, variables, h, hyper, colours: int) -> None:
 # --------------------------------------------------------------------------
 
 
-def underlying_map(opt, losses, variables, order: int, h: sympy.Symbol = _default_h) -> HPoint:
+def underlying_map(
+    opt: Method, losses: Any, variables: Any, order: int, h: sympy.Symbol = _default_h
+) -> HPoint:
     r"""The underlying one-step map Φ(x) = x + Σ_{j=1}^{order} h^j φ_j(x) of ``opt``.
 
     ``opt`` is a ``bea.Optimizer``; its rule runs on ``HPoint`` with
@@ -367,6 +370,7 @@ def underlying_map(opt, losses, variables, order: int, h: sympy.Symbol = _defaul
                 else [[a + b for a, b in zip(r, s)] for r, s in zip(total, rows)]
             )
         weight = sympy.Rational(1, len(perms))
+        assert total is not None  # at least one ordering
         rows = [
             [v] + [_normal(weight * c, flat, h) for c in row[1:]] for v, row in zip(flat, total)
         ]
@@ -377,7 +381,7 @@ def underlying_map(opt, losses, variables, order: int, h: sympy.Symbol = _defaul
 
 
 def coordinate_modified_equation(
-    opt, losses, variables, order: int, h: sympy.Symbol = _default_h
+    opt: Method, losses: Any, variables: Any, order: int, h: sympy.Symbol = _default_h
 ) -> sympy.Matrix | list[sympy.Matrix]:
     r"""The modified field f̃ = Σ_{k=0}^{order} h^k f_k of an optimizer, in coordinates.
 

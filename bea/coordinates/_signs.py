@@ -94,7 +94,7 @@ class Sign(sympy.sign):
 
 def sign_atoms(expr) -> list:
     """The σ(u) occurring in ``expr`` (a sympy expression or Matrix), sorted by string."""
-    return sorted(sympy.sympify(expr).atoms(Sign), key=str)
+    return sorted(sympy.sympify(expr, strict=True).atoms(Sign), key=str)
 
 
 def exact_sqrt(value):
@@ -109,7 +109,7 @@ def exact_sqrt(value):
     >>> exact_sqrt(4 * (x**3 + 1) ** 2)
     2*(x**3 + 1)*σ(x**3 + 1)
     """
-    value = sympy.sympify(value)
+    value = sympy.sympify(value, strict=True)
     if not value.free_symbols:
         return sympy.sqrt(value)
     num, den = sympy.fraction(sympy.cancel(sympy.together(value)))
@@ -141,7 +141,7 @@ def sign_normal(expr):
     """
     import itertools
 
-    expr = sympy.sympify(expr)
+    expr = sympy.sympify(expr, strict=True)
     signs = sign_atoms(expr)
     if not signs:
         return sympy.cancel(sympy.together(expr))

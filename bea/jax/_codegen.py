@@ -705,6 +705,9 @@ class GeneratedFunction:
     """
 
     __slots__ = ("__weakref__", "__wrapped__", "cost", "source")  # jax.jit keeps a weakref
+    __wrapped__: Any
+    cost: Any
+    source: str
 
     def __init__(self, fn: Any, source: str, cost: Any) -> None:
         object.__setattr__(self, "__wrapped__", fn)

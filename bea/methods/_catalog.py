@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .._inputs import exact
+from .._inputs import Scalar, exact
 from ._noise import Minibatch, StochasticMethod
 from ._programs import Optimizer
 from ._runge_kutta import gd, runge_kutta
@@ -76,7 +76,7 @@ def _heavy_ball_rule(x, state, step, beta):
     return x + step(x) + beta * (x - x_prev), (x,)
 
 
-def heavy_ball(beta=BETA) -> Optimizer:
+def heavy_ball(beta: Scalar = BETA) -> Optimizer:
     """Polyak heavy ball: x⁺ = x − h∇L(x) + β(x − x_prev).
 
     Underlying one-step method moves at effective step h/(1−β):
@@ -99,7 +99,7 @@ def _ema_rule(x, state, step, beta):
     return x - u_new, (u_new,)
 
 
-def ema_momentum(beta=BETA) -> Optimizer:
+def ema_momentum(beta: Scalar = BETA) -> Optimizer:
     """Momentum in EMA form: m ← βm + (1−β)∇L(x), x ← x − h m.
 
     Written over points with u = h·m: ``u = beta*u - (1-beta)*step(x)``,
@@ -121,7 +121,7 @@ def _nesterov_rule(x, state, step, beta):
     return y + step(y), (x,)
 
 
-def nesterov(beta=BETA) -> Optimizer:
+def nesterov(beta: Scalar = BETA) -> Optimizer:
     """Nesterov momentum: y = x + β(x − x_prev), x⁺ = y − h∇L(y). State: x_prev."""
     return Optimizer(
         _nesterov_rule,
@@ -146,7 +146,7 @@ def _usam_rule(x, state, step, c):
     return x + step(x - c * step(x))
 
 
-def usam(c=C) -> Optimizer:
+def usam(c: Scalar = C) -> Optimizer:
     """Unnormalised SAM with ascent radius ρ = c·h: x⁺ = x − h∇L(x + ρ∇L(x)).
 
     Over points: ``y = x - c*step(x)`` (the ascent step), ``x + step(y)``.
@@ -210,7 +210,7 @@ def _simultaneous_rule(x, state, step, ratio):
     return x + step(x, 0) + ratio * step(x, 1)
 
 
-def simultaneous_gd(ratio=1) -> Optimizer:
+def simultaneous_gd(ratio: Scalar = 1) -> Optimizer:
     """Simultaneous gradient steps in a two-player game.
 
     φ ← φ − h∇_φL_0(φ, θ), θ ← θ − ratio·h ∇_θL_1(φ, θ) at the same point.
@@ -239,7 +239,7 @@ def _alternating_rule(m, k):
     return rule
 
 
-def alternating_gd(ratio=1, m: int = 1, k: int = 1) -> Optimizer:
+def alternating_gd(ratio: Scalar = 1, m: int = 1, k: int = 1) -> Optimizer:
     """Alternating gradient steps in a two-player game.
 
     Per iteration: m steps φ ← φ − h∇_φL_0, then k steps θ ← θ − ratio·h ∇_θL_1
@@ -291,7 +291,7 @@ def _rmsprop_rule(x, state, step, *, grad, ops, h, beta2, eps, eps_inside):
     return x - h * g / denom, (v,)
 
 
-def rmsprop(beta2=BETA, eps=EPS, eps_inside=False) -> Optimizer:
+def rmsprop(beta2: Scalar = BETA, eps: Scalar = EPS, eps_inside: bool = False) -> Optimizer:
     """RMSProp: v ← β₂v + (1−β₂)(∇L)², x ← x − h∇L/(√v + ε) (coordinate-wise).
 
     ``eps_inside=True`` uses √(v + ε) instead (the form analysed by Cattaneo,
@@ -342,11 +342,11 @@ def _adam_init(bias_correction):
 
 
 def adam(
-    beta1=BETA1,
-    beta2=BETA2,
-    eps=EPS,
-    eps_inside=False,
-    bias_correction=False,
+    beta1: Scalar = BETA1,
+    beta2: Scalar = BETA2,
+    eps: Scalar = EPS,
+    eps_inside: bool = False,
+    bias_correction: bool = False,
 ) -> Optimizer:
     """Adam: m ← β₁m + (1−β₁)∇L, v ← β₂v + (1−β₂)(∇L)², x ← x − h m/(√v + ε).
 

@@ -269,7 +269,7 @@ def runge_kutta(A: Any, b: Any, c: Any = None, name: str = "runge_kutta") -> Run
     return RungeKutta(A, b, c, name=name)
 
 
-def gd(schedule=None) -> Method:
+def gd(schedule: Any = None) -> Method:
     """Gradient descent θ ← θ − h∇L(θ): explicit Euler on f = −∇L.
 
     Its series: a(•) = 1, 0 on every other tree. Modified field

@@ -13,9 +13,11 @@ leading field, and λ = μ·h (pass ``mu * bea.h``) moves it to order h.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sympy as sp
 
-from .._inputs import exact
+from .._inputs import Scalar, exact
 from ._base import Engine, Kind, Method
 from ._programs import Optimizer
 
@@ -70,7 +72,7 @@ def _call_inner(inner: Optimizer, x, state, step, grad, ops, h, hyper):
     return inner._call(x, state, step, {**hyper, **extra})
 
 
-def weight_decay(opt: Optimizer, lam=_LAM, decoupled: bool = True) -> Optimizer:
+def weight_decay(opt: Optimizer, lam: Scalar = _LAM, decoupled: bool = True) -> Optimizer:
     """``opt`` with weight decay λ, coupled (L2 in the loss) or decoupled (AdamW-style).
 
     * coupled: every gradient is ∇L(y) + λy, i.e. ``opt`` on L + λ/2‖x‖²;
@@ -142,7 +144,7 @@ def _lion_rule(x, state, step, *, grad, ops, h, beta1, beta2, lam):
     return new, (m,)
 
 
-def lion(beta1=_LION_B1, beta2=_LION_B2, lam=0) -> Optimizer:
+def lion(beta1: Scalar = _LION_B1, beta2: Scalar = _LION_B2, lam: Scalar = 0) -> Optimizer:
     """Lion (Chen et al. 2023): x ← x − h(sign(β₁m + (1−β₁)g) + λx), m ← β₂m + (1−β₂)g.
 
     On the invariant manifold m = ∇L + O(h), so sign(β₁m + (1−β₁)∇L) =
@@ -176,7 +178,7 @@ def _nsam_rule(x, state, step, *, grad, ops, h, c):
     return x - h * grad(x + (c * h) * g / norm), ()
 
 
-def normalized_sam(c=_C, rho=None) -> Optimizer:
+def normalized_sam(c: Scalar = _C, rho: Scalar | None = None) -> Optimizer:
     """Normalised SAM: x ← x − h∇L(x + ρ∇L/‖∇L‖) with ρ = c·h.
 
     To first order f̃ = −∇[L + (h/4)‖∇L‖² + c·h‖∇L‖] + O(h²): an implicit
@@ -203,7 +205,7 @@ def _ngd_rule(x, state, step, *, grad, ops, h):
     return x - h * g / ops.sqrt(ops.sum(g * g)), ()
 
 
-def normalized_gd(schedule=None) -> Method:
+def normalized_gd(schedule: Any = None) -> Method:
     """Normalised gradient descent x ← x − h·η(t)∇L/‖∇L‖ (unit-length steps).
 
     Without a schedule f̃ = −n − (h/2)(∇n)n + O(h²), n = ∇L/‖∇L‖, and
@@ -304,7 +306,7 @@ def _hyper_symbols(method: Method) -> set:
     return set(method.symbols)
 
 
-def scheduled(method: Method, schedule) -> Scheduled:
+def scheduled(method: Method, schedule: Any) -> Scheduled:
     """``method`` with the step size h·η(t), η a sympy expression in ``bea.t``.
 
     >>> import sympy, bea
@@ -399,12 +401,12 @@ def _muon_rule(x, state, step, *, grad, ops, h, beta, rows, cols, ns_steps, pola
 
 def muon(
     shape: tuple[int, int],
-    beta=_MUON_BETA,
+    beta: Scalar = _MUON_BETA,
     *,
     ns_steps: int = 5,
     polar: bool = False,
     nesterov: bool = True,
-    eps=0,
+    eps: Scalar = 0,
 ) -> Optimizer:
     """Muon (Jordan et al. 2024) on one matrix parameter of ``shape`` (row-major, flattened).
 

@@ -9,7 +9,7 @@ regime (β's and ε fixed as h → 0, signs of ∂_rL locally constant).
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sympy
 from sympy import S
@@ -19,6 +19,7 @@ from .._inputs import h as _default_h
 from ..coordinates._adaptive import adaptive_map, sign_cases
 from ..coordinates._hseries import modified_field
 from ..coordinates._signs import Sign, sign_atoms, sign_normal
+from ..methods._base import Method
 from ._base import Result
 
 if TYPE_CHECKING:
@@ -46,7 +47,9 @@ class AdaptiveModifiedEquation(Result):
     cross terms H_ij appear: use ``describe`` on L(x, y, …)).
     """
 
-    def __init__(self, method, order: int):
+    method: Method
+
+    def __init__(self, method: Method, order: int) -> None:
         self.method = method
         self.order = check_order(order)
 
@@ -90,7 +93,7 @@ class AdaptiveModifiedEquation(Result):
         field = field.applyfunc(lambda e: ctx.reduce(e))
         return field, phi, states, ctx
 
-    def on(self, loss, variables, h=None) -> sympy.Matrix:
+    def on(self, loss: Any, variables: Any, h: Any = None) -> sympy.Matrix:
         """f̃ on a concrete (or undefined-function) sympy loss, through h^order.
 
         The signs σ(∂_rL) are part of the expression: ``f̃.subs({x: 1, y: 2})``
@@ -99,7 +102,7 @@ class AdaptiveModifiedEquation(Result):
         field, *_ = self._solve(loss, variables, h or _default_h)
         return field
 
-    def describe(self, loss, variables, h=None) -> CoordinatewiseField:
+    def describe(self, loss: Any, variables: Any, h: Any = None) -> CoordinatewiseField:
         """f̃ on ``loss`` as a readable result (text, LaTeX, JSON, evaluation at a point)."""
         h = h or _default_h
         variables = as_variables(variables)
@@ -113,7 +116,7 @@ class AdaptiveModifiedEquation(Result):
             self.method, self.order, loss, variables, field, h, generic, generic_loss
         )
 
-    def state_maps(self, loss, variables, h=None):
+    def state_maps(self, loss: Any, variables: Any, h: Any = None) -> list:
         """The states on the invariant manifold, ``[[S_i(x) per coordinate] per state]``."""
         h = h or _default_h
         _, _, states, _ = self._solve(loss, variables, h)
@@ -125,14 +128,16 @@ class AdaptiveModifiedEquation(Result):
     @staticmethod
     def sign_of(expr):
         """σ(expr), the sign of ``expr`` as it appears in the fields (no state involved)."""
-        return Sign(sympy.sympify(expr))
+        return Sign(sympy.sympify(expr, strict=True))
 
     @staticmethod
     def signs(field) -> dict:
         """The signs in ``field`` (a result of ``on``): σ(u) ↦ u."""
         return {s: s.args[0] for s in sign_atoms(field)}
 
-    def preconditioned_gradient(self, loss, variables, h=None, candidates=None) -> dict:
+    def preconditioned_gradient(
+        self, loss: Any, variables: Any, h: Any = None, candidates: dict | None = None
+    ) -> dict:
         """Whether f̃ = −P∇L̃ + O(h²) with P diagonal and L̃ = L + h·Ψ.
 
         P comes from the h⁰ term (f_0 = −P∇L); the h¹ term is tested against
@@ -147,7 +152,7 @@ class AdaptiveModifiedEquation(Result):
         """
         return _preconditioned_form(self, loss, variables, h or _default_h, candidates)
 
-    def preconditioner(self, loss, variables, h=None) -> sympy.Matrix:
+    def preconditioner(self, loss: Any, variables: Any, h: Any = None) -> sympy.Matrix:
         """P with f_0 = −P∇L (diagonal for coordinate-wise methods)."""
         h = h or _default_h
         field, *_ = self._solve(loss, variables, h)
@@ -177,7 +182,17 @@ class CoordinatewiseField(Result):
     (Matrix([[-1]]), Matrix([[1]]))
     """
 
-    def __init__(self, method, order, loss, variables, field, h, generic, generic_loss):
+    def __init__(
+        self,
+        method: Method,
+        order,
+        loss: Any,
+        variables: Any,
+        field: Any,
+        h: Any,
+        generic,
+        generic_loss,
+    ) -> None:
         self.method = method
         self.order = order
         self.loss = loss
@@ -188,7 +203,7 @@ class CoordinatewiseField(Result):
         self.generic = generic
         self._names = _readable_names(generic_loss, self.variables, generic, loss)
 
-    def on(self, loss, variables, h=None) -> sympy.Matrix:
+    def on(self, loss: Any, variables: Any, h: Any = None) -> sympy.Matrix:
         """The field (a result is already on its loss; other losses: ``me.on``)."""
         if loss != self.loss or tuple(as_variables(variables)) != self.variables:
             raise ValueError(
@@ -197,7 +212,8 @@ class CoordinatewiseField(Result):
             )
         return self.field
 
-    def __call__(self, point) -> sympy.Matrix:
+    def __call__(self, point: Any) -> sympy.Matrix:
+        values: Any
         if isinstance(point, dict):
             values = point
         else:
@@ -323,7 +339,7 @@ def _poly_text(row) -> str:
 class _Names:
     """Short names for the signs and (undefined losses) the derivatives of L."""
 
-    def __init__(self, mapping: dict, legend: list, latex_legend: list, absolute: dict):
+    def __init__(self, mapping: dict, legend: list, latex_legend: list, absolute: dict) -> None:
         self.mapping = mapping
         self._legend = legend
         self._latex = latex_legend
@@ -363,9 +379,9 @@ def _readable_names(loss, variables, field, concrete) -> _Names:
     if undefined:
         for v in variables:
             d = sympy.Derivative(loss, v)
-            name = mapping.get(d)
-            if name is not None and Sign(d) in field.atoms(Sign):
-                absolute[d] = Sign(d) * sympy.Symbol(f"|{name}|", positive=True)
+            symbol = mapping.get(d)
+            if symbol is not None and Sign(d) in field.atoms(Sign):
+                absolute[d] = Sign(d) * sympy.Symbol(f"|{symbol}|", positive=True)
     signs = sign_atoms(field)
     used = set()
     extra = len(variables)
@@ -426,8 +442,8 @@ def _preconditioned_form(eq: AdaptiveModifiedEquation, loss, variables, h, candi
         set().union(*(c.free_symbols for c in cases)) - set(cs) - set(variables) - {h}, key=str
     )
 
-    def sample(numeric_params: bool):
-        eqs = []
+    def sample(numeric_params: bool) -> list:
+        eqs: list = []
         fixed = {p: sympy.Rational(rng.randint(1, 9), 11) for p in params}
         for _ in range(len(cs) + 3):
             point = {a: sympy.Rational(rng.randint(1, 97), rng.randint(1, 13)) for a in atoms}
@@ -440,7 +456,7 @@ def _preconditioned_form(eq: AdaptiveModifiedEquation, loss, variables, h, candi
         return sympy.solve(eqs, cs, dict=True)
 
     # a quick exact rejection with the parameters at random values, then the symbolic solve
-    sol = sample(True) if params else [True]
+    sol: list = sample(True) if params else [True]
     if sol:
         sol = sample(False)
     if sol and not all(
@@ -452,8 +468,8 @@ def _preconditioned_form(eq: AdaptiveModifiedEquation, loss, variables, h, candi
             names
         )
         return out
-    sol = sol[0]
-    psi = sum(sol.get(c, 0) * candidates[n] for c, n in zip(cs, names))
+    found: dict = sol[0]
+    psi = sum(found.get(c, 0) * candidates[n] for c, n in zip(cs, names))
     out["loss"] = loss + h * psi if psi != 0 else loss
-    out["coefficients"] = {n: sympy.factor(sol.get(c, 0)) for c, n in zip(cs, names)}
+    out["coefficients"] = {n: sympy.factor(found.get(c, 0)) for c, n in zip(cs, names)}
     return out

@@ -20,6 +20,8 @@ terms are written as a time-dependent rescaling of L (``loss``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import sympy
 from sympy import S
 
@@ -30,6 +32,9 @@ from ..coordinates._hseries import modified_field
 from ..methods._base import Engine
 from ._base import Result
 from ._equation import tree_modified_equation
+
+if TYPE_CHECKING:
+    from ..methods._training import Scheduled
 
 __all__ = ["ScheduledModifiedEquation"]
 
@@ -43,7 +48,9 @@ class ScheduledModifiedEquation(Result):
     coordinate engine (the cross-check).
     """
 
-    def __init__(self, method, order: int):
+    method: Scheduled
+
+    def __init__(self, method: Scheduled, order: int) -> None:
         self.method = method
         self.order = check_order(order)
 
