@@ -264,3 +264,15 @@ def test_generated_functions_carry_source_and_cost_fixed():
     assert float(field(jnp.array([1.0]))[0]) == pytest.approx(-1.15, rel=1e-6)  # −x³ − h/2·3x⁵
     with pytest.raises(AttributeError, match="immutable"):
         field.source = "print(1)"
+
+
+def test_one_point_type_in_the_coordinate_world():
+    # the coordinate-wise engine runs its rules on HPoint, the same points as optimizer programs
+    from bea.coordinates import _adaptive, _hseries
+
+    assert not [n for n in vars(_adaptive) if "Point" in n and n != "HPoint"]
+    x = sympy.Symbol("x")
+    p = _hseries.HPoint.identity([x], bea.h, 2)
+    # scalars add to every coordinate; points divide and take powers coordinate-wise
+    assert sympy.simplify(((1 + p) / p).to_matrix()[0] - (1 + x) / x) == 0
+    assert (p**3).to_matrix()[0] == x**3 and (2 - p).to_matrix()[0] == 2 - x

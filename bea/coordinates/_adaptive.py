@@ -39,16 +39,14 @@ import sympy
 from sympy import S
 
 from .._inputs import check_order
-from ._hseries import _expand, _mul, _series, _taylor
+from ._hseries import HPoint, _expand, _mul, _taylor
 from ._signs import Sign, exact_sqrt, sign_atoms
 
 __all__ = ["adaptive_map", "is_zero", "sign_cases"]
 
-_Y = sympy.Dummy("y")
-
 
 # ----------------------------------------------------------------------------
-# Points with truncated series coordinates and coordinate-wise operations
+# Coordinate-wise operations on points (HPoint) and the sign normal form
 # ----------------------------------------------------------------------------
 
 
@@ -85,90 +83,17 @@ class _Context:
         return expr
 
 
-class _CPoint:
-    """A point in R^d whose coordinates are truncated series in h (coordinate-wise algebra)."""
-
-    __slots__ = ("ctx", "rows")
-
-    def __init__(self, rows, ctx: _Context):
-        self.rows = [list(r) for r in rows]
-        self.ctx = ctx
-
-    def _scalar(self, c):
-        expr = sympy.sympify(c, strict=True)
-        if isinstance(c, float):
-            expr = sympy.Rational(repr(c))
-        if expr.free_symbols & set(self.ctx.variables):
-            raise ValueError(f"a scalar must be free of the variables, got {expr}")
-        return _series(expr, self.ctx.h, self.ctx.order, {})
-
-    def _new(self, rows):
-        return _CPoint(rows, self.ctx)
-
-    def __add__(self, other):
-        if isinstance(other, _CPoint):
-            return self._new(
-                [[_expand(a + b) for a, b in zip(r, s)] for r, s in zip(self.rows, other.rows)]
-            )
-        c = self._scalar(other)
-        return self._new([[_expand(a + b) for a, b in zip(r, c)] for r in self.rows])
-
-    __radd__ = __add__
-
-    def __neg__(self):
-        return self._new([[-a for a in r] for r in self.rows])
-
-    def __sub__(self, other):
-        return self + (-other)
-
-    def __rsub__(self, other):
-        return (-self) + other
-
-    def __mul__(self, other):
-        order = self.ctx.order
-        if isinstance(other, _CPoint):
-            return self._new([_mul(r, s, order) for r, s in zip(self.rows, other.rows)])
-        c = self._scalar(other)
-        return self._new([_mul(r, c, order) for r in self.rows])
-
-    __rmul__ = __mul__
-
-    def __truediv__(self, other):
-        if isinstance(other, _CPoint):
-            return self * other.apply(lambda y: 1 / y)
-        c = sympy.sympify(other, strict=True)
-        return self * (1 / c)
-
-    def __rtruediv__(self, other):
-        return self.apply(lambda y: 1 / y) * other
-
-    def __pow__(self, k):
-        if k == 2:
-            return self * self
-        return self.apply(lambda y: y**k)
-
-    def apply(self, func):
-        ctx = self.ctx
-        body = sympy.sympify(func(_Y), strict=True)
-        rows = []
-        for r in self.rows:
-            delta = [S.Zero, *r[1:]]
-            series = _taylor(body, (_Y,), (r[0],), [delta], ctx.order)
-            rows.append([ctx.reduce(c) for c in series])
-        return self._new(rows)
-
-
 class _SeriesOps:
-    """``ops`` for the analysis: sqrt, sign, abs on ``_CPoint``."""
+    """``ops`` for the analysis: sqrt, sign, abs, … on points (``HPoint``) of one context."""
 
     def __init__(self, ctx: _Context):
         self.ctx = ctx
 
-    def sqrt(self, p: _CPoint) -> _CPoint:
+    def sqrt(self, p: HPoint) -> HPoint:
         # √(r0 + δ) = √r0 · Σ_k binom(1/2, k) (δ/r0)^k, with √r0 = σ(w)·w when r0 = c·w²
         order = self.ctx.order
         rows = []
-        for r in p.rows:
+        for r in p.coefficients:
             base = sympy.cancel(sympy.together(r[0])) if r[0].free_symbols else r[0]
             root = exact_sqrt(base)
             ratio = [S.Zero] + [_expand(c / base) for c in r[1:]]
@@ -181,29 +106,29 @@ class _SeriesOps:
             rows.append(total)
         return p._new(rows)
 
-    def sign(self, p: _CPoint) -> _CPoint:
+    def sign(self, p: HPoint) -> HPoint:
         order = self.ctx.order
-        return p._new([[self.ctx.sign_of(r[0])] + [S.Zero] * order for r in p.rows])
+        return p._new([[self.ctx.sign_of(r[0])] + [S.Zero] * order for r in p.coefficients])
 
-    def abs(self, p: _CPoint) -> _CPoint:
+    def abs(self, p: HPoint) -> HPoint:
         return self.sign(p) * p
 
-    def square(self, p: _CPoint) -> _CPoint:
+    def square(self, p: HPoint) -> HPoint:
         return p * p
 
-    def unstack(self, p: _CPoint) -> list:
+    def unstack(self, p: HPoint) -> list:
         """The coordinates of p as one-coordinate points (like iterating a 1-D array)."""
-        return [p._new([list(r)]) for r in p.rows]
+        return [p._new([list(r)]) for r in p.coefficients]
 
-    def stack(self, entries) -> _CPoint:
+    def stack(self, entries) -> HPoint:
         """One point from one-coordinate points (like ``jnp.stack``)."""
         entries = list(entries)
-        return entries[0]._new([list(e.rows[0]) for e in entries])
+        return entries[0]._new([list(e.coefficients[0]) for e in entries])
 
-    def sum(self, p: _CPoint) -> _CPoint:
+    def sum(self, p: HPoint) -> HPoint:
         """Σ_r p_r, the same in every coordinate (broadcast like a NumPy scalar)."""
-        total = [_expand(sympy.Add(*col)) for col in zip(*p.rows)]
-        return p._new([list(total) for _ in p.rows])
+        total = [_expand(sympy.Add(*col)) for col in zip(*p.coefficients)]
+        return p._new([list(total) for _ in p.coefficients])
 
 
 # ----------------------------------------------------------------------------
@@ -227,7 +152,7 @@ def adaptive_map(opt, loss, variables, order: int, h, scale=1):
     ctx0 = _Context(variables, h, 0)
     grads = [sympy.diff(loss, v) for v in variables]
     hyper = opt._exact_hyper()
-    k = len(tuple(opt.init(_CPoint([[v] for v in variables], ctx0))))
+    k = len(tuple(opt.init(HPoint._raw([[v] for v in variables], variables, h, 0, ctx0.reduce))))
     d = len(variables)
     phi = [[v] for v in variables]
     states: list[list[list]] = [[[] for _ in range(d)] for _ in range(k)]
@@ -236,20 +161,26 @@ def adaptive_map(opt, loss, variables, order: int, h, scale=1):
         unknown_phi = [sympy.Dummy(f"phi{r}") for r in range(d)] if n else []
         unknown_s = [[sympy.Dummy(f"s{i}_{r}") for r in range(d)] for i in range(k)]
         state_pts = tuple(
-            _CPoint([states[i][r] + [unknown_s[i][r]] for r in range(d)], ctx) for i in range(k)
+            HPoint._raw(
+                [states[i][r] + [unknown_s[i][r]] for r in range(d)], variables, h, n, ctx.reduce
+            )
+            for i in range(k)
         )
-        x = _CPoint([[v] + [S.Zero] * n for v in variables], ctx)
+        x = HPoint._raw([[v] + [S.Zero] * n for v in variables], variables, h, n, ctx.reduce)
         phi_rows = [phi[r] + ([unknown_phi[r]] if n else []) for r in range(d)]
 
         def grad(y, ctx=ctx):
-            deltas = [[S.Zero, *row[1:]] for row in y.rows]
-            base = [row[0] for row in y.rows]
-            return _CPoint(
+            deltas = [[S.Zero, *row[1:]] for row in y.coefficients]
+            base = [row[0] for row in y.coefficients]
+            return HPoint._raw(
                 [
                     [ctx.reduce(c) for c in _taylor(g, variables, base, deltas, ctx.order)]
                     for g in grads
                 ],
-                ctx,
+                variables,
+                h,
+                ctx.order,
+                ctx.reduce,
             )
 
         def step(y, c=0, grad=grad):
@@ -269,7 +200,7 @@ def adaptive_map(opt, loss, variables, order: int, h, scale=1):
             raise ValueError(f"the rule returned {len(s_new)} state entries; init gave {k}")
         eqs: list = []
         if n:
-            eqs.extend(x_new.rows[r][n] - unknown_phi[r] for r in range(d))
+            eqs.extend(x_new.coefficients[r][n] - unknown_phi[r] for r in range(d))
         # S_i(Φ(x)) at h^n
         deltas = [[S.Zero, *phi_rows[r][1:]] for r in range(d)]
         for i in range(k):
@@ -280,7 +211,7 @@ def adaptive_map(opt, loss, variables, order: int, h, scale=1):
                     if c == 0:
                         continue
                     comp += _taylor(c, variables, variables, deltas, n - l)[n - l]
-                eqs.append(s_new[i].rows[r][n] - comp)
+                eqs.append(s_new[i].coefficients[r][n] - comp)
         unknowns = unknown_phi + [u for row in unknown_s for u in row]
         eqs = [ctx.reduce(e) for e in eqs]
         A, b = sympy.linear_eq_to_matrix(eqs, unknowns)
@@ -297,7 +228,9 @@ def adaptive_map(opt, loss, variables, order: int, h, scale=1):
             # consistency, with the stationary states in place (states may be displacements)
             at = dict(zip([u for row in unknown_s for u in row], values))
             for r in range(d):
-                moved = sympy.cancel(sympy.together(x_new.rows[r][0].xreplace(at) - variables[r]))
+                moved = sympy.cancel(
+                    sympy.together(x_new.coefficients[r][0].xreplace(at) - variables[r])
+                )
                 if moved != 0:
                     raise ValueError(
                         f"{opt!r}: the update is not x + O(h): at h = 0 coordinate {r} "

@@ -735,15 +735,20 @@ class HPoint:
     >>> (y + step(y)).to_matrix()[0]  # x1 - 2 h (1 + beta) x1 + 4 beta h^2 x1
     4*beta*h**2*x1 + h*(-2*beta*x1 - 2*x1) + x1
 
-    Operations: ``p + q``, ``p - q``, ``-p``, ``c * p``, ``p * c``, ``p / c`` for
-    scalars ``c`` (int, ``Fraction``, float read as its decimal, sympy
-    expressions free of ``variables``, possibly polynomial in ``h``), the
-    coordinate-wise product ``p * q`` of two points, ``apply`` for a
-    coordinate-wise function, and ``evaluate`` / ``evaluate_field`` for
-    functions of the point.  All results are truncated after ``h^order``.
+    Operations: ``p + q``, ``p - q``, ``-p``, ``c * p``, ``p * c``, ``p / c``,
+    ``p + c``, ``c - p`` for scalars ``c`` (int, ``Fraction``, float read as its
+    decimal, sympy expressions free of ``variables``, possibly polynomial in
+    ``h``; a scalar added to a point is added to every coordinate), the
+    coordinate-wise product ``p * q``, quotient ``p / q``, ``c / p`` and power
+    ``p ** k`` of points, ``apply`` for a coordinate-wise function, and
+    ``evaluate`` / ``evaluate_field`` for functions of the point.  All results
+    are truncated after ``h^order``. This one point type serves every
+    coordinate-wise computation: optimizer programs, and (with a ``reduce``
+    step that normalises signs, see ``bea.coordinates._adaptive``) sign,
+    RMSProp and Adam.
     """
 
-    __slots__ = ("coefficients", "h", "order", "variables")
+    __slots__ = ("coefficients", "h", "order", "reduce", "variables")
 
     def __init__(self, coefficients: Any, variables: Any, h: Any, order: int) -> None:
         variables = as_variables(variables, h)
@@ -758,6 +763,19 @@ class HPoint:
         self.variables = variables
         self.h = h
         self.order = order
+        #: applied to every coefficient that ``apply`` produces (None: kept as is)
+        self.reduce: Callable | None = None
+
+    @classmethod
+    def _raw(cls, rows: Any, variables: tuple, h: Any, order: int, reduce: Callable | None = None):
+        """A point from checked parts, without validation (engines on hot paths)."""
+        out = object.__new__(cls)
+        out.coefficients = tuple(tuple(r) for r in rows)
+        out.variables = variables
+        out.h = h
+        out.order = order
+        out.reduce = reduce
+        return out
 
     # construction ---------------------------------------------------------
     @classmethod
@@ -777,12 +795,7 @@ class HPoint:
         return cls([_series(e, h, order, memo) for e in entries], variables, h, order)
 
     def _new(self, rows) -> HPoint:
-        out = object.__new__(HPoint)
-        out.coefficients = tuple(tuple(r) for r in rows)
-        out.variables = self.variables
-        out.h = self.h
-        out.order = self.order
-        return out
+        return HPoint._raw(rows, self.variables, self.h, self.order, self.reduce)
 
     # views ----------------------------------------------------------------
     @property
@@ -827,7 +840,11 @@ class HPoint:
 
     def __add__(self, other):
         if not isinstance(other, HPoint):
-            return NotImplemented
+            try:
+                c = self._scalar(other)
+            except TypeError:
+                return NotImplemented
+            return self._new([[_expand(a + b) for a, b in zip(r, c)] for r in self.coefficients])
         self._check_same(other)
         return self._new(
             [
@@ -836,9 +853,11 @@ class HPoint:
             ]
         )
 
+    __radd__ = __add__
+
     def __sub__(self, other):
         if not isinstance(other, HPoint):
-            return NotImplemented
+            return self + (-other)
         self._check_same(other)
         return self._new(
             [
@@ -846,6 +865,9 @@ class HPoint:
                 for r, s in zip(self.coefficients, other.coefficients, strict=True)
             ]
         )
+
+    def __rsub__(self, other):
+        return (-self) + other
 
     def __neg__(self):
         return self._new([[-a for a in r] for r in self.coefficients])
@@ -872,10 +894,18 @@ class HPoint:
 
     def __truediv__(self, other):
         if isinstance(other, HPoint):
-            return NotImplemented
+            return self * other.apply(lambda y: 1 / y)
         c = self._scalar(other)
         inverse = _series(1 / _to_expr(c, self.h), self.h, self.order, {})
         return self._new([_mul(list(r), inverse, self.order) for r in self.coefficients])
+
+    def __rtruediv__(self, other):
+        return self.apply(lambda y: 1 / y) * other
+
+    def __pow__(self, k):
+        if k == 2:
+            return self * self
+        return self.apply(lambda y: y**k)
 
     # functions of the point -------------------------------------------------
     def _evaluate_series(self, expr, order: int) -> _Series:
@@ -916,7 +946,8 @@ class HPoint:
         rows = []
         for row in self.coefficients:
             delta = [S.Zero, *row[1:]]
-            rows.append(_taylor(body, (y,), (row[0],), [delta], self.order))
+            series = _taylor(body, (y,), (row[0],), [delta], self.order)
+            rows.append([self.reduce(c) for c in series] if self.reduce else series)
         return self._new(rows)
 
 
