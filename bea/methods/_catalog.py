@@ -16,16 +16,15 @@ import sympy as sp
 from .._inputs import Scalar, exact
 from ._noise import Minibatch, StochasticMethod
 from ._programs import Optimizer
-from ._runge_kutta import gd, runge_kutta
-from ._training import (
-    _check_beta,
-    lion,
-    muon,
-    normalized_gd,
-    normalized_sam,
-    scheduled,
-    weight_decay,
-)
+from ._runge_kutta import gd as gd
+from ._runge_kutta import runge_kutta as runge_kutta
+from ._training import _check_beta
+from ._training import lion as lion
+from ._training import muon as muon
+from ._training import normalized_gd as normalized_gd
+from ._training import normalized_sam as normalized_sam
+from ._training import scheduled as scheduled
+from ._training import weight_decay as weight_decay
 
 #: default symbolic hyperparameters
 BETA = sp.Symbol("beta")
@@ -34,28 +33,7 @@ BETA2 = sp.Symbol("beta2")
 EPS = sp.Symbol("epsilon", positive=True)
 C = sp.Symbol("c")
 
-__all__ = [
-    "adam",
-    "alternating_gd",
-    "ema_momentum",
-    "extragradient",
-    "gd",
-    "heavy_ball",
-    "lion",
-    "muon",
-    "nesterov",
-    "normalized_gd",
-    "normalized_sam",
-    "reshuffled_sgd",
-    "rmsprop",
-    "runge_kutta",
-    "scheduled",
-    "sgd",
-    "sign_gd",
-    "simultaneous_gd",
-    "usam",
-    "weight_decay",
-]
+# the catalog's names are listed once, in bea/optimizers.py (read without importing this)
 
 
 def _check_positive(value, what: str):
