@@ -556,14 +556,9 @@ def _log_python(s: BSeries, progress: bool = False) -> BSeries:
     invfact = [dom.convert(Fraction(1, math.factorial(k))) for k in range(N + 2)]
     omega = [zero] * n_all
     D: list = [None] * n_all
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=n_all, unit="tree", desc="log of the B-series", leave=False)
+    bar = _TreeProgress(progress, n_all, size)
     for i in range(n_all):
-        if bar is not None and (i + 1 == n_all or size[i + 1] != size[i]):
-            bar.update(i + 1 - bar.n)
+        bar.at(i)
         n = size[i]
         R = N - n + 1
         X = [zero] * R
@@ -578,8 +573,7 @@ def _log_python(s: BSeries, progress: bool = False) -> BSeries:
         omega[i] = w
         if n < N:
             D[i] = [w * invfact[r + 2] + X[r + 1] for r in range(N - n)]
-    if bar is not None:
-        bar.close()
+    bar.close()
     return BSeries(tab, dom, omega, zero, N)
 
 
@@ -599,14 +593,9 @@ def _log_exp(s: BSeries, log: bool, progress: bool = False) -> BSeries:
     omega = given if not log else [zero] * n_all
     point = [zero] * n_all
     C: list = [None] * n_all  # C[t] = [c_1(t), ..., c_|t|(t)]
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=n_all, unit="tree", desc="log of the B-series", leave=False)
+    bar = _TreeProgress(progress, n_all, size)
     for i in range(n_all):
-        if bar is not None and (i + 1 == n_all or size[i + 1] != size[i]):
-            bar.update(i + 1 - bar.n)
+        bar.at(i)
         n = size[i]
         acc = [zero] * (n - 1)
         for u, sid, m in cuts(i):
@@ -625,8 +614,7 @@ def _log_exp(s: BSeries, log: bool, progress: bool = False) -> BSeries:
         else:
             point[i] = given[i] + tail
         C[i] = [omega[i], *acc]
-    if bar is not None:
-        bar.close()
+    bar.close()
     if log:
         return BSeries(tab, dom, omega, zero, s.max_nodes)
     return BSeries(tab, dom, point, dom.one, s.max_nodes)
@@ -635,6 +623,26 @@ def _log_exp(s: BSeries, log: bool, progress: bool = False) -> BSeries:
 # ----------------------------------------------------------------------------
 # Composition: prunings
 # ----------------------------------------------------------------------------
+
+
+class _TreeProgress:
+    """A progress bar over the trees of a table, advanced once per size (off by default)."""
+
+    def __init__(self, on: bool, total: int, size: Sequence[int]) -> None:
+        self.size, self.total, self.bar = size, total, None
+        if on:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="tree", desc="log of the B-series", leave=False)
+
+    def at(self, i: int) -> None:
+        bar = self.bar
+        if bar is not None and (i + 1 == self.total or self.size[i + 1] != self.size[i]):
+            bar.update(i + 1 - bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 class _Prunings:
