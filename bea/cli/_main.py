@@ -496,11 +496,8 @@ def _cmd_derive(args, hyper) -> int:
     }
     if args.format == "json":
         if isinstance(me, bea.ModifiedEquation):
-            out["terms"] = [
-                {"tree": str(t), "omega": str(c), "sigma": int(t.symmetry()), "order": len(t) - 1}
-                for t, c in me
-            ]
-            out["text"] = me.text()
+            data = me.to_dict()
+            out["terms"], out["text"] = data["terms"], data["text"]
         if loss is not None:
             out["loss"] = [str(e) for e in loss.exprs]
             out["variables"] = [v.name for v in loss.flat]
@@ -573,54 +570,7 @@ def _cmd_loss(args, hyper) -> int:
         _tidy(ml.on(loss.loss_for(method), loss.flat), loss.flat) if loss is not None else None
     )
     if args.format == "json":
-        from ..results._loss import gradient_text, scalar_text
-
-        coloured = method.colours > 1
-
-        def _remainder_term(t, r):
-            return {
-                "tree": str(t),
-                "coefficient": str(r),
-                "order": len(t) - 1,
-                "gradient_coefficient": str((-1) ** len(t) * r / t.symmetry()),
-                "text": gradient_text(t, coloured),
-            }
-
-        out = {
-            "optimizer": key,
-            "hyperparameters": values,
-            "order": args.order,
-            "gradient_order": ml.gradient_order,
-            "normalisation": "L̃ = Σ_τ h^(|τ|−1) c(τ) S(τ); f̃ = −∇L̃ through the gradient order",
-            "loss_text": ml.loss_text() if ml.gradient_order >= 0 else None,
-            "loss_terms": [
-                {"free_tree": str(t), "coefficient": str(c), "order": len(t) - 1}
-                for t, c in ml.loss_terms()
-            ],
-            "remainder_normalisation": (
-                "beyond the gradient order f̃ = −∇[Σ_τ h^(|τ|−1) c(τ) S(τ)] + Σ_t h^(|t|−1) "
-                "r(t)/σ(t) F(t) per order; 'coefficient' is r(t) (F(t): elementary differential "
-                "of f = −∇L); 'gradient_coefficient' is (−1)^|t| r(t)/σ(t), the factor of the "
-                "contraction G(t) of ∇L-tensors (F(t) = (−1)^|t| G(t)), as the text shows it"
-            ),
-            "remainder_terms": [_remainder_term(t, c) for t, c in ml.remainder_terms()],
-            "non_gradient_orders": [
-                {
-                    "order": k,
-                    "gradient_part": [
-                        {
-                            "free_tree": str(tau),
-                            "coefficient": str(c),
-                            "text": scalar_text(tau, coloured),
-                        }
-                        for tau, c in ml.split(k)[0]
-                    ],
-                    "remainder_terms": [_remainder_term(t, r) for t, r in ml.split(k)[1]],
-                }
-                for k in range(ml.gradient_order + 1, ml.order + 1)
-            ],
-            "text": ml.text(),
-        }
+        out = {"optimizer": key, "hyperparameters": values, **ml.to_dict()}
         if loss is not None:
             out["loss"] = [str(e) for e in loss.exprs]
             out["variables"] = [v.name for v in loss.flat]

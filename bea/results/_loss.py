@@ -152,7 +152,23 @@ class ModifiedLoss(Result):
         return [(t, c) for t, c in self.loss_terms() if k is None or len(t) == k + 1]
 
     def to_dict(self) -> dict:
-        """JSON-ready: method, order, gradient order, loss terms, remainder terms, text."""
+        """JSON-ready: method, order, gradient order, loss terms, remainder terms, text.
+
+        ``remainder_terms`` (beyond the gradient order) and, per non-gradient
+        order, its gradient part and remainder; the normalisations are stated
+        in the dict itself.
+        """
+        coloured = self.equation.colours > 1
+
+        def remainder_term(t: RootedTree, r: sp.Expr) -> dict:
+            return {
+                "tree": str(t),
+                "coefficient": str(r),
+                "order": len(t) - 1,
+                "gradient_coefficient": str((-1) ** len(t) * r / t.symmetry()),
+                "text": gradient_text(t, coloured),
+            }
+
         return {
             "method": self._method_name(),
             "order": self.order,
@@ -163,9 +179,27 @@ class ModifiedLoss(Result):
                 {"free_tree": str(t), "coefficient": str(c), "order": len(t) - 1}
                 for t, c in self.loss_terms()
             ],
-            "remainder_terms": [
-                {"tree": str(t), "coefficient": str(c), "order": len(t) - 1}
-                for t, c in self.remainder_terms()
+            "remainder_normalisation": (
+                "beyond the gradient order f̃ = −∇[Σ_τ h^(|τ|−1) c(τ) S(τ)] + Σ_t h^(|t|−1) "
+                "r(t)/σ(t) F(t) per order; 'coefficient' is r(t) (F(t): elementary differential "
+                "of f = −∇L); 'gradient_coefficient' is (−1)^|t| r(t)/σ(t), the factor of the "
+                "contraction G(t) of ∇L-tensors (F(t) = (−1)^|t| G(t)), as the text shows it"
+            ),
+            "remainder_terms": [remainder_term(t, c) for t, c in self.remainder_terms()],
+            "non_gradient_orders": [
+                {
+                    "order": k,
+                    "gradient_part": [
+                        {
+                            "free_tree": str(tau),
+                            "coefficient": str(c),
+                            "text": scalar_text(tau, coloured),
+                        }
+                        for tau, c in self.split(k)[0]
+                    ],
+                    "remainder_terms": [remainder_term(t, r) for t, r in self.split(k)[1]],
+                }
+                for k in range(self.gradient_order + 1, self.order + 1)
             ],
             "text": self.text(),
         }
