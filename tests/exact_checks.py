@@ -65,3 +65,21 @@ def rk4_points(loss, variables, order, step=h):
     k3 = f(p + k2 / 2)
     k4 = f(p + k3)
     return p + (k1 + 2 * k2 + 2 * k3 + k4) / 6
+
+
+def quadratic_gd_field(order: int, h: float = 0.05, seed: int = 0):
+    """A quadratic L = xᵀAx/2 in R⁴ and GD's modified field at x0 through h^order, exactly.
+
+    The exact modified flow is (1/h) log(I − hA) x = −Σ_k h^{k−1} A^k x / k; its
+    truncation after h^order is returned with ``(A, x0)``.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    m = rng.normal(size=(4, 4))
+    A = m @ m.T / 4 + np.eye(4)
+    x0 = rng.normal(size=4)
+    expected = -sum(
+        h ** (k - 1) * np.linalg.matrix_power(A, k) @ x0 / k for k in range(1, order + 2)
+    )
+    return A, x0, expected

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import sympy as sp
+from exact_checks import quadratic_gd_field
 
 import bea
 import bea.jax
@@ -78,14 +79,8 @@ def test_error_is_order_h_to_the_p_plus_one(order, method):
 def test_quadratic_is_exact(order):
     # For L = xᵀAx/2, y_j = (I − hA)^j y0 and the differences give −Σ_{k≤p+1} h^{k−1} A^k y0 / k:
     # exactly the truncated modified field (1/h) log(I − hA) y0 through h^p.
-    rng = np.random.default_rng(0)
-    m = rng.normal(size=(4, 4))
-    A = m @ m.T / 4 + np.eye(4)
-    x0 = rng.normal(size=4)
     h = 0.05
-    expected = -sum(
-        h ** (k - 1) * np.linalg.matrix_power(A, k) @ x0 / k for k in range(1, order + 2)
-    )
+    A, x0, expected = quadratic_gd_field(order, h)
     field = bea.jax.approximate_field(lambda p: 0.5 * p @ (jnp.array(A) @ p), order, h=h)
     got = np.asarray(field(jnp.array(x0)))
     assert np.max(np.abs(got - expected)) <= 1e-12 * np.max(np.abs(expected))

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import sympy as sp
+from exact_checks import quadratic_gd_field
 
 import bea
 import bea.jax
@@ -299,14 +300,8 @@ def test_field_matches_sympy_runge_kutta_heun():
 @pytest.mark.parametrize("order", [1, 2, 3, 4])
 def test_quadratic_matches_matrix_logarithm(order):
     # For L = xᵀAx/2 the GD modified field is (1/h) log(I − hA) x = −Σ_k h^{k−1} A^k x / k.
-    rng = np.random.default_rng(0)
-    m = rng.normal(size=(4, 4))
-    A = m @ m.T / 4 + np.eye(4)
-    x0 = rng.normal(size=4)
     h = 0.05
-    expected = -sum(
-        h ** (k - 1) * np.linalg.matrix_power(A, k) @ x0 / k for k in range(1, order + 2)
-    )
+    A, x0, expected = quadratic_gd_field(order, h)
     field = bea.jax.modified_field(lambda p: 0.5 * p @ (jnp.array(A) @ p), bea.gd(), order, h=h)
     _close(field(jnp.array(x0)), expected)
 
