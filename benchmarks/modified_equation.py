@@ -6,7 +6,7 @@ order=n - 1)``, including the construction of the tree table. Each
 measurement runs in a fresh Python process, so no cache carries over; peak
 memory is the child's peak resident size after the computation minus its
 value right after the imports (``VmHWM`` where /proc exists, else
-``ru_maxrss``; see ``_peak_rss_kib``).
+``ru_maxrss``; see ``_harness.peak_rss_kib``).
 
 Beside bea, the same quantity with ``kauri`` 2.3 (exact ``Fraction``
 arithmetic: the Runge–Kutta tableau is given as Fractions and the log is
@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 from fractions import Fraction
 from pathlib import Path
 
-from _harness import run_child
+from _harness import peak_rss_kib, run_child
 
 # run from a source checkout without installing: the repository root holds bea/
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -105,25 +104,6 @@ def kauri_omega(method: str, n: int) -> dict[str, Fraction]:
     return out
 
 
-def _peak_rss_kib() -> int:
-    """Peak resident memory of this process in KiB.
-
-    ``ru_maxrss`` of a process started by fork + exec starts from the parent's
-    resident size (Linux carries the high-water mark across exec), which would
-    hide the growth of a small child behind a large driver; ``VmHWM`` in
-    /proc/self/status is the peak of this process image alone. Use it where it
-    exists and fall back to ``ru_maxrss`` elsewhere.
-    """
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-
-
 def _child(lib: str, method: str, n: int) -> None:
     if lib == "bea":
         import bea
@@ -148,11 +128,11 @@ def _child(lib: str, method: str, n: int) -> None:
 
     else:
         raise ValueError(f"unknown library {lib!r}")
-    base = _peak_rss_kib()
+    base = peak_rss_kib()
     t0 = time.perf_counter()
     run()
     elapsed = time.perf_counter() - t0
-    peak = _peak_rss_kib()
+    peak = peak_rss_kib()
     print(json.dumps({"time": elapsed, "mem_mib": (peak - base) / 1024.0}))
 
 

@@ -37,6 +37,8 @@ import sys
 import time
 from pathlib import Path
 
+from _harness import peak_rss_kib
+
 ROOT = Path(__file__).resolve().parents[1]
 
 #: (case, name, size) → target seconds (issue 16); sizes are nodes n, or orders for losses
@@ -74,19 +76,6 @@ QUICK = [
 # ----------------------------------------------------------------------------
 
 
-def _peak_rss_kib() -> int:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
 def _child(root: str, case: str, name: str, size: int) -> None:
     sys.path.insert(0, root)
     import sympy as sp
@@ -122,11 +111,11 @@ def _child(root: str, case: str, name: str, size: int) -> None:
 
     else:
         raise ValueError(f"unknown case {case!r}")
-    base = _peak_rss_kib()
+    base = peak_rss_kib()
     t0 = time.perf_counter()
     run()
     elapsed = time.perf_counter() - t0
-    print(json.dumps({"time": elapsed, "mem_mib": (_peak_rss_kib() - base) / 1024.0}))
+    print(json.dumps({"time": elapsed, "mem_mib": (peak_rss_kib() - base) / 1024.0}))
 
 
 # ----------------------------------------------------------------------------
