@@ -42,9 +42,6 @@ __all__ = ["main"]
 #: Runge–Kutta methods exported by ``bea`` (the catalog is ``bea.optimizers.__all__``).
 _RK_METHODS = ("explicit_midpoint", "heun", "implicit_euler", "implicit_midpoint", "rk4")
 
-#: coordinate-wise optimizers: ``bea.modified_equation`` needs a concrete loss
-_COORDINATEWISE = ("adam", "rmsprop", "sign_gd")
-
 #: announce the derivation on stderr from this order on
 _SLOW_ORDER = 8
 
