@@ -39,6 +39,7 @@ import sympy
 from sympy import S
 
 from .._inputs import check_order
+from ..methods._programs import inconsistent_error, state_count_error
 from ._hseries import HPoint, _expand, _mul, _taylor
 from ._signs import Sign, exact_sqrt, sign_atoms
 
@@ -197,7 +198,7 @@ def adaptive_map(opt, loss, variables, order: int, h, scale=1):
             raise TypeError("a coordinate-wise rule must return (x_new, new_state)")
         x_new, s_new = out[0], tuple(out[1])
         if len(s_new) != k:
-            raise ValueError(f"the rule returned {len(s_new)} state entries; init gave {k}")
+            raise state_count_error(opt.name, len(s_new), k)
         eqs: list = []
         if n:
             eqs.extend(x_new.coefficients[r][n] - unknown_phi[r] for r in range(d))
@@ -232,10 +233,7 @@ def adaptive_map(opt, loss, variables, order: int, h, scale=1):
                     sympy.together(x_new.coefficients[r][0].xreplace(at) - variables[r])
                 )
                 if moved != 0:
-                    raise ValueError(
-                        f"{opt!r}: the update is not x + O(h): at h = 0 coordinate {r} "
-                        f"moves by {moved}"
-                    )
+                    raise inconsistent_error(repr(opt), f"at h = 0 coordinate {r} moves by {moved}")
         for r in range(d):
             if n:
                 phi[r].append(values[r])

@@ -43,7 +43,7 @@ from sympy import S
 from .._inputs import as_variables, check_order, exact, player_fields, variable_groups
 from .._inputs import h as _default_h
 from ..methods._base import Method
-from ..methods._programs import memory_matrix
+from ..methods._programs import inconsistent_error, memory_matrix, state_count_error
 from ._hseries import HPoint, _expand, gradient_step, modified_field
 
 __all__ = ["coordinate_modified_equation", "underlying_map"]
@@ -173,10 +173,7 @@ def _run(opt, steps_at, state_rows, variables, h, n, hyper, k):
 
     x_new, s_new = _call(opt, x, state, step, hyper)
     if len(s_new) != k:
-        raise ValueError(
-            f"{opt.name}: the rule returned {len(s_new)} state entries; init gave {k}. "
-            "Return (x_new, (s_1, ..., s_k)) with as many entries as init(x)"
-        )
+        raise state_count_error(opt.name, len(s_new), k)
     return x_new, s_new
 
 
@@ -200,10 +197,8 @@ def _linear_system(opt, hyper, variables, h, colours, e, k):
     moved = _scalar_of(x0, variables, 0, variables, opt.name)
     # the h^0 part must be x itself
     if any(sympy.expand(row[0] - v) != 0 for row, v in zip(x0.coefficients, variables)):
-        raise ValueError(
-            f"{opt.name}: the update is not x + O(h): the coefficients of x in x_new add up to "
-            f"{moved}, expected 1. A rule consistent with gradient descent returns x (or a "
-            "combination of x and the state with weights adding to 1) plus steps."
+        raise inconsistent_error(
+            opt.name, f"the coefficients of x in x_new add up to {moved}, expected 1"
         )
     for i, s in enumerate(s0):
         got = [sympy.expand(row[0] - e[i] * v) for row, v in zip(s.coefficients, variables)]

@@ -384,7 +384,7 @@ def _solve(opt: Optimizer, N: int) -> tuple[BSeries, tuple[BSeries, ...]]:
                 "from x, the state and step(...) with + - and scalar *"
             )
         if len(s_new) != k:
-            raise ValueError(f"the rule returned {len(s_new)} state entries; init gave {k}")
+            raise state_count_error(opt.name, len(s_new), k)
         return x_new, tuple(s_new)
 
     def fresh(e):
@@ -405,10 +405,8 @@ def _solve(opt: Optimizer, N: int) -> tuple[BSeries, tuple[BSeries, ...]]:
     # consistency at h = 0 (the empty tree)
     moved = x0.domain.to_sympy(x0.empty)
     if sp.simplify(moved - 1) != 0:
-        raise ValueError(
-            f"{opt.name}: the update is not x + O(h): the coefficients of x in x_new add up to "
-            f"{moved}, expected 1. A rule consistent with gradient descent returns x (or a "
-            "combination of x and the state with weights adding to 1) plus steps."
+        raise inconsistent_error(
+            opt.name, f"the coefficients of x in x_new add up to {moved}, expected 1"
         )
     for i, s in enumerate(s0):
         got = s.domain.to_sympy(s.empty)
@@ -449,6 +447,23 @@ def _solve(opt: Optimizer, N: int) -> tuple[BSeries, tuple[BSeries, ...]]:
             for i in range(k):
                 S[i].coeffs[t] = sol[i + 1]
     return phi._frozen(), tuple(s._frozen() for s in S)
+
+
+def state_count_error(name: str, got: int, k: int) -> ValueError:
+    """The one message for a rule whose new state has the wrong number of entries."""
+    return ValueError(
+        f"{name}: the rule returned {got} state entries; init gave {k}. "
+        "Return (x_new, (s_1, ..., s_k)) with as many entries as init(x)"
+    )
+
+
+def inconsistent_error(name: str, detail: str) -> ValueError:
+    """The one message for a rule that is not x + O(h) (any engine)."""
+    return ValueError(
+        f"{name}: the update is not x + O(h): {detail}. A rule consistent with gradient "
+        "descent returns x (or a combination of x and the state with weights adding to 1) "
+        "plus steps."
+    )
 
 
 def memory_matrix(opt, A: sp.Matrix, e) -> sp.Matrix:
