@@ -27,6 +27,7 @@ CATALOG = {
     "heavy_ball": lambda: O.heavy_ball(0.5),
     "ema_momentum": lambda: O.ema_momentum(0.5),
     "nesterov": lambda: O.nesterov(0.5),
+    "heavy_ball_schedule": lambda: O.heavy_ball(beta=(1 + bea.t) / 2),
     "extragradient": lambda: O.extragradient(),
     "usam": lambda: O.usam(0.5),
     "runge_kutta": lambda: O.runge_kutta([[0, 0], [1, 0]], [0.5, 0.5]),
@@ -84,7 +85,9 @@ def test_lookahead_coordinatewise_rule_needs_the_loss():
 #: slope 1 at order 0 and 2 at order 1; translations and affine maps are exact (errors at
 #: rounding); schedules have non-autonomous flows (checked in test_training_numerics.py)
 EXACT = {"sign_gd", "lion"}
-AGREEMENT = sorted(set(CATALOG) - {"gd_schedule", "normalized_gd_schedule", "lion_decay"})
+AGREEMENT = sorted(
+    set(CATALOG) - {"gd_schedule", "heavy_ball_schedule", "normalized_gd_schedule", "lion_decay"}
+)
 
 
 @pytest.mark.parametrize(

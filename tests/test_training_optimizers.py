@@ -128,5 +128,3 @@ def test_bad_input():
         lion(lam=-0.1)
     with pytest.raises(ValueError, match="ρ = c·h"):
         normalized_sam(rho=0.05)
-    with pytest.raises(ValueError, match="memory"):
-        bea.optimizers.scheduled(ema_momentum(0.5), 1 / (1 + t))

@@ -14,11 +14,12 @@ from __future__ import annotations
 import sympy as sp
 
 from .._inputs import Scalar, exact
+from ._base import Method
 from ._noise import Minibatch, StochasticMethod
 from ._programs import Optimizer
 from ._runge_kutta import gd as gd
 from ._runge_kutta import runge_kutta as runge_kutta
-from ._training import _check_beta
+from ._training import T, _check_beta
 from ._training import lion as lion
 from ._training import muon as muon
 from ._training import normalized_gd as normalized_gd
@@ -54,13 +55,23 @@ def _heavy_ball_rule(x, state, step, beta):
     return x + step(x) + beta * (x - x_prev), (x,)
 
 
-def heavy_ball(beta: Scalar = BETA) -> Optimizer:
+def _moving(beta) -> bool:
+    """Whether a momentum β is a schedule β(t) (an expression in bea.t)."""
+    return isinstance(beta, sp.Basic) and beta.has(T)
+
+
+def heavy_ball(beta: Scalar = BETA) -> Method:
     """Polyak heavy ball: x⁺ = x − h∇L(x) + β(x − x_prev).
 
     Underlying one-step method moves at effective step h/(1−β):
     θ' = −1/(1−β) ∇[L + h(1+β)/(4(1−β)²) ‖∇L‖²] + O(h²)
     (Kovachki & Stuart 2021; Ghosh et al. 2023). State: the previous iterate.
+    A schedule β(t) in ``bea.t`` (``heavy_ball(beta=b(bea.t))``) is
+    ``scheduled(heavy_ball(), beta=b(bea.t))``: then
+    f̃ = −∇L/(1−β) − h(1+β)/(2(1−β)³)(∇²L∇L − β′∇L) + O(h²).
     """
+    if _moving(beta):
+        return scheduled(heavy_ball(), beta=beta)
     return Optimizer(
         _heavy_ball_rule,
         lambda x: (x,),
@@ -77,12 +88,16 @@ def _ema_rule(x, state, step, beta):
     return x - u_new, (u_new,)
 
 
-def ema_momentum(beta: Scalar = BETA) -> Optimizer:
+def ema_momentum(beta: Scalar = BETA) -> Method:
     """Momentum in EMA form: m ← βm + (1−β)∇L(x), x ← x − h m.
 
     Written over points with u = h·m: ``u = beta*u - (1-beta)*step(x)``,
     ``x = x - u``; this is heavy ball with step h(1−β). State: u (starts at 0).
+    With a schedule β(t) (``ema_momentum(beta=b(bea.t))``) the first-order
+    field is free of β′: f̃ = −∇L − h(1+β)/(2(1−β))∇²L∇L + O(h²) (β′ enters at h²).
     """
+    if _moving(beta):
+        return scheduled(ema_momentum(), beta=beta)
     return Optimizer(
         _ema_rule,
         lambda x: (0 * x,),
@@ -99,8 +114,14 @@ def _nesterov_rule(x, state, step, beta):
     return y + step(y), (x,)
 
 
-def nesterov(beta: Scalar = BETA) -> Optimizer:
-    """Nesterov momentum: y = x + β(x − x_prev), x⁺ = y − h∇L(y). State: x_prev."""
+def nesterov(beta: Scalar = BETA) -> Method:
+    """Nesterov momentum: y = x + β(x − x_prev), x⁺ = y − h∇L(y). State: x_prev.
+
+    With a schedule β(t) (``nesterov(beta=b(bea.t))``):
+    f̃ = −∇L/(1−β) − h(1−β+2β²)/(2(1−β)³)∇²L∇L + h(1+β)β′/(2(1−β)³)∇L + O(h²).
+    """
+    if _moving(beta):
+        return scheduled(nesterov(), beta=beta)
     return Optimizer(
         _nesterov_rule,
         lambda x: (x,),

@@ -227,95 +227,195 @@ def normalized_gd(schedule: Any = None) -> Method:
 
 
 class Scheduled(Method):
-    """A one-loss optimizer run with step h·η(t_n), t_n = n·h (a schedule).
+    """A one-loss optimizer run with step h·η(t_n) and hyperparameters q(t_n), t_n = n·h.
 
-    The iteration is autonomous in (x, t): x ← Φ_{hη(t)}(x), t ← t + h. Its
-    modified equation is derived as that of the extended map (kind
-    ``Engine.SCHEDULED``): by the tree engine for memoryless B-series methods
-    (the method's series on the extended field F(x, t) = (η(t)f(x), 1),
-    f = −∇L) and by the coordinate engine otherwise; the t-component of f̃ is
-    1. For GD: f̃_x = ηf − (h/2)(η²f′f − η′f) + O(h²), i.e. with f = −∇L
-    f̃_x = −η∇[L + (hη/4)‖∇L‖²] + (h/2)η′∇L: at each t the x-part is the
-    gradient field of L̃(x, t) = (η − hη′/2)L + (hη²/4)‖∇L‖², the η′ term being
-    a rescaling of L (``ScheduledModifiedEquation.loss``).
+    The iteration is autonomous in (x, t) (and its state): x ← Φ_{hη(t)}(x; q(t)),
+    t ← t + h. Its modified equation is derived as that of the extended map
+    (kind ``Engine.SCHEDULED``):
+
+    * a step schedule on a memoryless B-series method: the method's series on
+      the extended field F(x, t) = (η(t)f(x), 1), f = −∇L (the tree engine);
+    * hyperparameter schedules (momentum β(t)) or a method with state: the
+      tree engine with moving coefficients (``bea.methods._schedules``): Φ and
+      the invariant manifold s = S(x, t) as B-series whose coefficients are
+      functions of t, solved with the time shift S(·, t + h);
+    * coordinate-wise rules: the coordinate engine on the extended map.
+
+    The t-component of f̃ is 1. For GD: f̃_x = ηf − (h/2)(η²f′f − η′f) + O(h²),
+    i.e. with f = −∇L f̃_x = −η∇[L + (hη/4)‖∇L‖²] + (h/2)η′∇L: at each t the
+    x-part is the gradient field of L̃(x, t) = (η − hη′/2)L + (hη²/4)‖∇L‖², the
+    η′ term being a rescaling of L (``ScheduledModifiedEquation.loss``).
+    Heavy ball with β(t): f̃_x = −∇L/(1−β) − h(1+β)/(2(1−β)³)(∇²L∇L − β′∇L);
+    the β′ term again rescales L: L̃ = [1/(1−β) − h(1+β)β′/(2(1−β)³)]L
+    + h(1+β)/(4(1−β)³)‖∇L‖².
     """
 
-    def __init__(self, method: Method, schedule) -> None:
+    def __init__(self, method: Method, schedule: Any = None, **hyper: Any) -> None:
         if not isinstance(method, Method):
             raise TypeError(f"scheduled: expected a bea method, got {method!r}")
-        schedule = exact(schedule)
-        extra = schedule.free_symbols - {T} - _hyper_symbols(method)
-        if extra or isinstance(schedule, sp.MatrixBase):
-            raise ValueError(
-                f"a schedule must be a scalar function of the time symbol bea.t alone, got "
-                f"{schedule} (also depends on {sorted(map(str, extra))}); write e.g. "
-                "eta(bea.t) with eta = sympy.Function('eta'), or 1/(1 + bea.t)"
+        if isinstance(method, Scheduled):
+            raise TypeError(
+                f"scheduled: {method!r} is already scheduled; give every schedule in one call, "
+                "scheduled(opt, eta(bea.t), beta=b(bea.t))"
             )
-        if schedule.has(sp.Symbol("h", positive=True)):
-            raise ValueError("a schedule is a function of t alone; it must not contain h")
+        if schedule is None and not hyper:
+            raise ValueError(
+                "scheduled: give a step schedule η(t) and/or hyperparameter schedules, e.g. "
+                "scheduled(opt, 1/(1 + bea.t)) or scheduled(heavy_ball(), beta=b(bea.t))"
+            )
         if method.kind.losses != 1 or method.kind.steps != 1 or method.kind.average:
             raise ValueError(
                 f"schedules are supported for one-loss, one-step methods, got {method!r}"
             )
-        if method.kind.memory:
+        names = set(method.hyperparameters)
+        unknown = sorted(set(hyper) - names)
+        if unknown:
             raise ValueError(
-                f"{method!r} has memory: a schedule on a method with state (momentum with a "
-                "step or β schedule) is not supported; use a memoryless rule (gd, "
-                "normalized_gd, sign_gd, usam, normalized_sam)"
+                f"scheduled: {method!r} has no hyperparameter {', '.join(unknown)}; its "
+                f"hyperparameters are {sorted(names) or 'none'}"
             )
+        fixed = {
+            s
+            for k, v in method.hyperparameters.items()
+            if k not in hyper and isinstance(v, sp.Basic)
+            for s in v.free_symbols
+        }
+        self.schedule = None if schedule is None else _check_schedule(schedule, "η", fixed)
+        self.schedules = {k: _check_schedule(v, k, fixed) for k, v in hyper.items()}
+        for k, v in self.schedules.items():
+            _check_start(method, k, v)
         self.base = method
-        self.schedule = schedule
-        self.name = f"{method.name}[η(t) = {schedule}]"
+        if self.schedules or method.kind.memory:
+            if method.kind.engine is Engine.TREES and not isinstance(method.program(), Optimizer):
+                raise TypeError(f"scheduled: {method!r} has no update rule to schedule")
+        parts = ([f"η(t) = {self.schedule}"] if schedule is not None else []) + [
+            f"{k}(t) = {v}" for k, v in self.schedules.items()
+        ]
+        self.name = f"{method.name}[{', '.join(parts)}]"
+
+    @property
+    def step_schedule(self) -> sp.Expr:
+        """η(t) (1 when only hyperparameters are scheduled)."""
+        return sp.S.One if self.schedule is None else self.schedule
+
+    @property
+    def moving(self) -> bool:
+        """Whether the state or hyperparameters move with t (``bea.methods._schedules``)."""
+        return bool(self.schedules) or self.base.kind.memory
 
     @property
     def kind(self) -> Kind:
-        return Kind(engine=Engine.SCHEDULED)
+        return Kind(engine=Engine.SCHEDULED, memory=self.base.kind.memory)
 
     @property
     def hyperparameters(self):
-        return self.base.hyperparameters
+        """The base method's hyperparameters that are not scheduled."""
+        return {k: v for k, v in self.base.hyperparameters.items() if k not in self.schedules}
 
     def program(self) -> Optimizer:
-        """The rule on arrays with t carried as a state (one copy per coordinate, from 0).
+        """The rule on arrays with t carried as the first state (one copy per coordinate, from 0).
 
-        Each call steps with h·η(t) and advances t by h. The analysis does not
-        use it (it works on the extended map, see the class docstring).
+        Each call steps with h·η(t) and the hyperparameters q(t), and advances
+        t by h. The analysis does not use it (it works on the extended map,
+        see the class docstring).
         """
-        eta = sp.lambdify([T], self.schedule, "jax")
+        eta = sp.lambdify([T], self.step_schedule, "jax")
+        values = {k: sp.lambdify([T], v, "jax") for k, v in self.schedules.items()}
         inner = self.base.program()
+        memory = self.base.kind.memory
 
         def rule(x, state, step, *, grad, ops, h, **hyper):
-            (time,) = state
+            time, inner_state = state[0], tuple(state[1:])
             hh = h * eta(time)
+            moving = {k: f(time) for k, f in values.items()}
             extra = {"grad": grad, "ops": ops, "h": hh}
             extra = {k: v for k, v in extra.items() if k in inner.extras}
-            x_new, _ = inner._call(x, (), lambda y, k=0: -hh * grad(y), {**hyper, **extra})
-            return x_new, (time + h,)
+            x_new, s_new = inner._call(
+                x, inner_state, lambda y, k=0: -hh * grad(y), {**hyper, **moving, **extra}
+            )
+            return x_new, (time + h, *s_new)
+
+        def init(x):
+            return (0 * x, *(inner.init(x) if memory else ()))
 
         return Optimizer(
             rule,
-            lambda x: (0 * x,),
+            init,
             name=self.name,
             coordinatewise=True,
             doc=self.__doc__,
-            **dict(self.base.hyperparameters),
+            **self.hyperparameters,
         )
 
 
-def _hyper_symbols(method: Method) -> set:
-    return set(method.symbols)
+def _check_schedule(expr: Any, name: str, fixed: set) -> sp.Expr:
+    """A schedule as a scalar sympy expression in bea.t (and fixed hyperparameters) alone."""
+    try:
+        expr = None if isinstance(expr, sp.MatrixBase) else exact(expr)
+    except TypeError:
+        expr = None
+    if expr is None:
+        raise ValueError(
+            f"the schedule {name}(t) must be a scalar sympy expression in the time symbol "
+            "bea.t; write e.g. sympy.Function('b')(bea.t) or 1/2 + bea.t/4"
+        )
+    extra = expr.free_symbols - {T} - fixed
+    if expr.has(sp.Symbol("h", positive=True)):
+        raise ValueError(
+            f"a schedule is a function of t alone; {name}(t) = {expr} must not contain h"
+        )
+    if extra:
+        raise ValueError(
+            f"a schedule must be a scalar function of the time symbol bea.t alone, got "
+            f"{name}(t) = {expr} (also depends on {sorted(map(str, extra))}); write e.g. "
+            "eta(bea.t) with eta = sympy.Function('eta'), or 1/(1 + bea.t)"
+        )
+    return expr
 
 
-def scheduled(method: Method, schedule: Any) -> Scheduled:
-    """``method`` with the step size h·η(t), η a sympy expression in ``bea.t``.
+def _check_start(method: Method, name: str, expr: sp.Expr) -> None:
+    """The method's own check of q(0) (|β(0)| < 1 for momentum) where q(0) is a number."""
+    start = expr.subs(T, 0)
+    if not start.is_number:
+        return
+    try:
+        method.program().with_values(**{name: start})
+    except ValueError as exc:
+        raise ValueError(
+            f"the schedule {name}(t) = {expr} starts at {name}(0) = {start}, outside the "
+            f"method's range: {exc}. Momentum schedules need |β(t)| < 1, e.g. "
+            "beta = 1/2 + bea.t/4 on t < 2"
+        ) from exc
+    if name.startswith("beta") and not abs(start) < 1:
+        raise ValueError(
+            f"the schedule {name}(t) = {expr} starts at {name}(0) = {start}: a momentum "
+            "schedule needs |β(t)| < 1 (the parasitic mode must decay)"
+        )
+
+
+def scheduled(method: Method, schedule: Any = None, **hyperparameters: Any) -> Scheduled:
+    """``method`` with the step size h·η(t) and/or hyperparameters q(t), in ``bea.t``.
+
+    ``schedule`` is η(t); each keyword names a hyperparameter of ``method``
+    and gives its schedule, e.g. a momentum schedule
+    ``scheduled(heavy_ball(), beta=b(bea.t))`` (also written
+    ``heavy_ball(beta=b(bea.t))``). Schedules are sympy expressions in t = n·h
+    alone (an undefined function b(t) too), fixed as h → 0; the n-th step
+    uses η(t_n), q(t_n). A momentum β(t) must start with |β(0)| < 1.
 
     >>> import sympy, bea
     >>> x = sympy.Symbol("x")
     >>> me = bea.modified_equation(bea.optimizers.gd(schedule=1 + bea.t), 1)
-    >>> me.on(x**2 / 2, [x])  # −ηx − (h/2)(η²x − η′x), η = 1 + t
-    Matrix([[-h*x*(t + 1)**2/2 + h*x/2 - x*(t + 1)]])
+    >>> me.on(x**2 / 2, [x])  # −ηx − (h/2)(η²x − η′x), η = 1 + t, η′ = 1
+    Matrix([[-h*t**2*x/2 - h*t*x - t*x - x]])
+    >>> hb = bea.optimizers.heavy_ball(beta=(1 + bea.t) / 2)
+    >>> me = bea.modified_equation(hb, 1)
+    >>> sympy.factor(me.on(x**2 / 2, [x]).subs(bea.t, 0)[0])  # β = 1/2, β′ = 1/2: −2x − 3hx
+    -x*(3*h + 2)
+
+    At t = 0: −x/(1−β) − h(1+β)/(2(1−β)³)(x − β′x) = −2x − 6h(1/2)x = −2x − 3hx.
     """
-    return Scheduled(method, schedule)
+    return Scheduled(method, schedule, **hyperparameters)
 
 
 # ----------------------------------------------------------------------------
