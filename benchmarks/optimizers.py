@@ -13,7 +13,10 @@ remainder. Cases:
   GD with a schedule η(t)) on a 2-D quartic, orders 1–3: the time of
   ``modified_equation(opt, p).on(loss, variables)``; Muon 2×2 (polar factor)
   at order 1; Adam's order-2 field on a generic loss in d = 3 with symbolic
-  β's and ε (target ≤ 10 s).
+  β's and ε (target ≤ 10 s);
+* heavy ball with a momentum schedule β(t) = b(t) (an undefined function) on
+  the 2-D quartic, orders 1–3: the tree engine with moving coefficients
+  (``.on``) and, side by side, the coordinate map on (x, t) (``.on_coordinates``).
 
 Each case runs in a fresh Python process (no cache carries over) under a
 per-case time limit; a case past it is reported as "timeout". Target: heavy
@@ -62,6 +65,8 @@ COORDINATE_CASES = (
     "gd_schedule",
     "adam_d3",
     "muon_2x2",
+    "heavy_ball_b(t)",
+    "heavy_ball_b(t)_coords",
 )
 TARGETS[("adam_d3", 2)] = 10.0
 
@@ -92,10 +97,16 @@ def _coordinate_child(case: str, order: int) -> None:
         opt = O.muon((2, 2), sympy.Rational(1, 2), polar=True)
         variables = list(sympy.symbols("w0:4"))
         loss = sum((w - k) ** 2 for k, w in enumerate(variables)) / 2
+    elif case.startswith("heavy_ball_b(t)"):
+        opt = O.heavy_ball(beta=sympy.Function("b")(bea.t))
     else:
         raise ValueError(f"unknown case {case!r}")
     start = time.perf_counter()
-    bea.modified_equation(opt, order).on(loss, variables)
+    me = bea.modified_equation(opt, order)
+    if case.endswith("_coords"):
+        me.on_coordinates(loss, variables)
+    else:
+        me.on(loss, variables)
     elapsed = time.perf_counter() - start
     print(json.dumps({"seconds": elapsed, "gradient_order": "-"}))
 
@@ -148,8 +159,13 @@ def main(argv=None) -> None:
         for order in (1, 2, 3)
     ]
     cases += [("muon_2x2", 1), ("adam_d3", 2)]
+    cases += [
+        (name, order)
+        for order in (1, 2, 3)
+        for name in ("heavy_ball_b(t)", "heavy_ball_b(t)_coords")
+    ]
 
-    header = f"{'optimizer':<20} {'order':>5} {'time [s]':>10} {'grad. order':>11}  target"
+    header = f"{'optimizer':<22} {'order':>5} {'time [s]':>10} {'grad. order':>11}  target"
     print(header)
     print("-" * len(header))
     for name, order in cases:
@@ -164,7 +180,7 @@ def main(argv=None) -> None:
             verdict = "" if target is None else "MISSED"
         if target is not None:
             verdict = f"<= {target:g} s: {verdict}"
-        print(f"{name:<20} {order:>5} {shown} {grad}  {verdict}", flush=True)
+        print(f"{name:<22} {order:>5} {shown} {grad}  {verdict}", flush=True)
 
 
 if __name__ == "__main__":

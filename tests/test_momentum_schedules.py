@@ -101,6 +101,21 @@ def test_constant_schedule_is_the_fixed_beta_method():
     assert _zero(bea.modified_equation(moving, 3).on(LOSS, [x, y]) - fixed)
 
 
+def test_coordinatewise_rule_with_a_momentum_schedule():
+    """Adam with β₁(t), on the extended map in coordinates: a constant schedule gives the
+    fixed-β₁ coordinate-wise result; β₁′ does not enter at h¹ (an EMA, as for ema_momentum)."""
+    from bea.coordinates._adaptive import is_zero
+    from bea.optimizers import adam
+
+    L = x**4 / 4 + x
+    half, b2 = sp.Rational(1, 2), sp.Rational(3, 4)
+    moving = bea.modified_equation(scheduled(adam(half, b2, 0), beta1=half + 0 * t), 1)
+    fixed = bea.modified_equation(adam(half, b2, 0), 1)
+    assert is_zero(moving.on(L, [x])[0] - fixed.on(L, [x])[0])
+    field = bea.modified_equation(scheduled(adam(half, b2, 0), beta1=b), 1).on(L, [x])
+    assert field.has(b) and not field.has(sp.Derivative)
+
+
 def test_heavy_ball_modified_loss_writes_beta_prime_as_a_rescaling():
     me = bea.modified_equation(heavy_ball(beta=b), 1)
     Lt = me.loss(LOSS, [x, y])
