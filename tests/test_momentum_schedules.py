@@ -161,6 +161,10 @@ def test_bad_momentum_schedules():
         scheduled(heavy_ball(), beta=sp.Matrix([t, t]))
     with pytest.raises(ValueError, match="give a step schedule"):
         scheduled(heavy_ball())
+    with pytest.raises(ValueError, match=r"not bea\.t"):
+        scheduled(heavy_ball(), beta=sp.Symbol("t") / 4)
+    with pytest.raises(ValueError, match=r"not a gradient at order h\^2"):
+        bea.modified_equation(heavy_ball(beta=b), 2).loss(LOSS, [x, y])
     with pytest.raises(TypeError, match="already scheduled"):
         scheduled(gd(schedule=1 + t), 1 + t)
 

@@ -365,9 +365,14 @@ def _check_schedule(expr: Any, name: str, fixed: set) -> sp.Expr:
             f"a schedule is a function of t alone; {name}(t) = {expr} must not contain h"
         )
     if extra:
+        hint = (
+            " (a symbol named t that is not bea.t: build the schedule from bea.t itself)"
+            if any(s.name == T.name for s in extra)
+            else ""
+        )
         raise ValueError(
             f"a schedule must be a scalar function of the time symbol bea.t alone, got "
-            f"{name}(t) = {expr} (also depends on {sorted(map(str, extra))}); write e.g. "
+            f"{name}(t) = {expr} (also depends on {sorted(map(str, extra))}){hint}; write e.g. "
             "eta(bea.t) with eta = sympy.Function('eta'), or 1/(1 + bea.t)"
         )
     return expr
@@ -401,7 +406,8 @@ def scheduled(method: Method, schedule: Any = None, **hyperparameters: Any) -> S
     ``scheduled(heavy_ball(), beta=b(bea.t))`` (also written
     ``heavy_ball(beta=b(bea.t))``). Schedules are sympy expressions in t = n·h
     alone (an undefined function b(t) too), fixed as h → 0; the n-th step
-    uses η(t_n), q(t_n). A momentum β(t) must start with |β(0)| < 1.
+    uses η(t_n), q(t_n). A momentum β(t) must start with |β(0)| < 1 (checked
+    where β(0) is a number; keeping |β(t)| < 1 over the run is the caller's part).
 
     >>> import sympy, bea
     >>> x = sympy.Symbol("x")
