@@ -61,8 +61,10 @@ def test_first_order_trees_coordinates_and_hand_formula(make, beta):
 
 def test_beta_prime_term_of_heavy_ball_on_trees():
     # c_1(•) = −(1+β)β′/(2(1−β)³) (f = −∇L, so +h(1+β)β′/(2(1−β)³)∇L), c_1([•]) as for fixed β
-    terms = bea.modified_equation(heavy_ball(beta=b), 1).tree_terms(1)
+    me = bea.modified_equation(heavy_ball(beta=b), 1)
+    terms = me.tree_terms(1)
     db = b.diff(t)
+    assert me.text().startswith("f̃_x = (-1/(b(t) - 1)) f + h(") and "f'f" in me.text()
     assert [str(tree) for tree, _ in terms] == ["[]", "[[]]"]
     assert sp.simplify(terms[0][1] + (1 + b) * db / (2 * (1 - b) ** 3)) == 0
     assert sp.simplify(terms[1][1] + (1 + b) / (2 * (1 - b) ** 3)) == 0

@@ -43,7 +43,11 @@ from sympy import S
 
 from .._inputs import as_variables, check_order
 from .._inputs import h as _default_h
-from ..bseries._differentials import ElementaryDifferentials
+from ..bseries._differentials import (
+    ElementaryDifferentials,
+    differential_latex,
+    differential_text,
+)
 from ..bseries._series import BSeries
 from ..coordinates._adaptive import adaptive_map
 from ..coordinates._hseries import modified_field
@@ -53,6 +57,7 @@ from ..methods._schedules import STEP, MovingSeries, moving_solve
 from ._base import Result
 from ._equation import ModifiedEquation, tree_modified_equation
 from ._loss import ModifiedLoss, scalar_text
+from ._render import render_latex, render_text
 
 if TYPE_CHECKING:
     from ..methods._training import Scheduled
@@ -311,13 +316,33 @@ class ScheduledModifiedEquation(Result):
         ks = range(self.order + 1) if k is None else [k]
         return [(k_, c.coeff(_default_h, k_)) for k_ in ks]
 
+    def _moving_groups(self, latex: bool) -> list:
+        fmt = differential_latex if latex else differential_text
+        return [
+            (k, [(c / tree.symmetry(), fmt(tree, False)) for tree, c in self.tree_terms(k)])
+            for k in range(self.order + 1)
+        ]
+
+    def _tree_form(self) -> bool:
+        return self.method.moving and self.method.base.kind.engine is Engine.TREES
+
     def text(self) -> str:
+        """f̃_x in elementary differentials of f = −∇L where the tree engine applies.
+
+        Moving coefficients (momentum schedules): e.g. for heavy ball with
+        β = b(t), ``-1/(b(t) - 1) f + h(… f + … f'f) + O(h²)``. Otherwise the
+        x-part on a generic loss L(x) in one dimension.
+        """
+        if self._tree_form():
+            return "f̃_x = " + render_text(self._moving_groups(False), self.order)
         return (
             f"modified field of {self.method!r} through h^{self.order}, x-part on L(x): "
             f"{self._generic()[0]}"
         )
 
     def latex(self) -> str:
+        if self._tree_form():
+            return r"\tilde f_x = " + render_latex(self._moving_groups(True), self.order)
         return r"\tilde f_x = " + sympy.latex(self._generic()[0])
 
     def to_dict(self) -> dict:
