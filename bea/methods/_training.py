@@ -285,9 +285,6 @@ class Scheduled(Method):
         for k, v in self.schedules.items():
             _check_start(method, k, v)
         self.base = method
-        if self.schedules or method.kind.memory:
-            if method.kind.engine is Engine.TREES and not isinstance(method.program(), Optimizer):
-                raise TypeError(f"scheduled: {method!r} has no update rule to schedule")
         parts = ([f"η(t) = {self.schedule}"] if schedule is not None else []) + [
             f"{k}(t) = {v}" for k, v in self.schedules.items()
         ]
