@@ -64,6 +64,9 @@ _EXPORTS: dict[str, str] = {
     "runge_kutta": ".methods._runge_kutta",
     "RungeKutta": ".methods._runge_kutta",
     "SDEOnProblem": ".stochastic._sme",
+    "AdaptiveSDE": ".stochastic._malladi",
+    "AdaptiveSDEOnProblem": ".stochastic._malladi",
+    "ScaledGradientOracle": ".stochastic._malladi",
     "stochastic_modified_equation": "._dispatch",
     "StochasticMethod": ".methods._noise",
     "StochasticModifiedEquation": ".stochastic._sme",
@@ -144,5 +147,8 @@ if TYPE_CHECKING:
     from .results._equation import ModifiedEquation as ModifiedEquation
     from .results._equation import ModifyingField as ModifyingField
     from .results._loss import ModifiedLoss as ModifiedLoss
+    from .stochastic._malladi import AdaptiveSDE as AdaptiveSDE
+    from .stochastic._malladi import AdaptiveSDEOnProblem as AdaptiveSDEOnProblem
+    from .stochastic._malladi import ScaledGradientOracle as ScaledGradientOracle
     from .stochastic._sme import SDEOnProblem as SDEOnProblem
     from .stochastic._sme import StochasticModifiedEquation as StochasticModifiedEquation

@@ -34,6 +34,7 @@ from .results._equation import (
 )
 from .results._loss import ModifiedLoss
 from .results._scheduled import ScheduledModifiedEquation
+from .stochastic._malladi import AdaptiveSDE, ScaledGradientOracle, malladi_engine
 from .stochastic._sme import StochasticModifiedEquation, sme_engine
 
 __all__ = [
@@ -171,7 +172,9 @@ def modifying_integrator(
     return tree_modifying_integrator(method, order, target)
 
 
-def stochastic_modified_equation(method: Method, order: int = 2) -> StochasticModifiedEquation:
+def stochastic_modified_equation(
+    method: Method, order: int | None = None
+) -> StochasticModifiedEquation | AdaptiveSDE:
     """The stochastic modified equation dX = b dt + √(h D) dW of a stochastic method.
 
     ``method`` declares its noise (``method.kind.noise``): ``bea.optimizers.sgd()``
@@ -186,8 +189,19 @@ def stochastic_modified_equation(method: Method, order: int = 2) -> StochasticMo
     >>> print(sme.drift_text())
     -∇L - h/4 ∇‖∇L‖² + O(h²)
 
-    References: Li, Tai & E (ICML 2017; JMLR 2019).
+    With ``bea.ScaledGradientOracle`` noise (σ = σ₀/h) and 1 − β = c·h²,
+    ε = ε₀/h, RMSProp and Adam follow an SDE on (θ, state) at time t = n·h²
+    (Malladi et al. 2022): a ``bea.AdaptiveSDE``, weak order 1 (the default
+    there; ``order=None`` is 2 otherwise).
+
+    References: Li, Tai & E (ICML 2017; JMLR 2019); Malladi, Lyu, Panigrahi &
+    Arora (NeurIPS 2022).
     """
-    check_order(order, "order")
     method = as_method(method)
+    if isinstance(method.kind.noise, ScaledGradientOracle):
+        order = 1 if order is None else order
+        check_order(order, "order")
+        return malladi_engine(method, order)
+    order = 2 if order is None else order
+    check_order(order, "order")
     return sme_engine(method, order)
