@@ -354,15 +354,17 @@ class AdaptiveSDE(Result):
         def show(e: sp.Expr) -> str:
             return sp.latex(e.xreplace(_latex_names(e))) if latex else str(e)
 
-        def name(a: str) -> str:
-            return "\\theta" if latex and a == "θ" else a
+        def sub(*names: str) -> str:
+            if not latex:
+                return "".join(names)
+            return "{" + "".join("\\theta" if a == "θ" else a for a in names) + "}"
 
         lines = []
         for a in self.names:
-            lines.append(f"b_{{{name(a)}}} = {show(self.drift[a])}")
+            lines.append(f"b_{sub(a)} = {show(self.drift[a])}")
         for (a, b), e in self.diffusion.items():
             if e != 0:
-                lines.append(f"D_{{{name(a)}{name(b)}}} = {show(e)}")
+                lines.append(f"D_{sub(a, b)} = {show(e)}")
         return lines
 
     def text(self) -> str:
@@ -622,7 +624,17 @@ def malladi_engine(method: Method, order: int) -> AdaptiveSDE:
         if not changed:
             break
     coords = [_coordinate(lab, names) for lab in ("i", "j", "k")]
-    series_by = [[_laurent(d, 3) for d in run.increments(c)] for c in coords]
+    # one coordinate's expansion; the others are the same map with their own symbols
+    first = [_laurent(d, 3) for d in run.increments(coords[0])]
+    series_by = [first]
+    for other in coords[1:]:
+        rename = {
+            coords[0].grad: other.grad,
+            coords[0].noise: other.noise,
+            coords[0].theta: other.theta,
+            **dict(zip(coords[0].states, other.states)),
+        }
+        series_by.append([{p: e.xreplace(rename) for p, e in d.items()} for d in first])
     all_names = ("θ", *names)
     theta_series = series_by[0][0]
     if not _moves_slowly(theta_series, (ci.noise,), sym):
@@ -680,8 +692,8 @@ def malladi_engine(method: Method, order: int) -> AdaptiveSDE:
             "i i j": (a <= b, coeff(0, a, 1) * coeff(0, b, 1) * coeff(1, c, 1)),
             "i j k": (True, coeff(0, a, 1) * coeff(1, b, 1) * coeff(2, c, 1)),
         }
-        for idx, (first, value) in triples.items():
-            if not first:
+        for idx, (keep, value) in triples.items():
+            if not keep:
                 continue
             li, lj, lk = idx.split()
             label = f"E Δ{all_names[a]}_{li} Δ{all_names[b]}_{lj} Δ{all_names[c]}_{lk}"

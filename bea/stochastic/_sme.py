@@ -443,10 +443,11 @@ def sme_engine(method: Method, order: int) -> StochasticModifiedEquation:
     kind = method.kind
     if kind.engine is not Engine.TREES:
         raise ValueError(
-            f"{method!r} is coordinate-wise (adaptive): its stochastic modified equation is not "
-            "derived by bea (RMSProp/Adam follow an SDE only under the scaling of Malladi et al. "
-            "2022, β = 1 − O(h), which is not a fixed-hyperparameter B-series). Use a B-series "
-            "method: bea.optimizers.sgd(), bea.with_noise(bea.optimizers.heavy_ball(0.9))"
+            f"{method!r} is coordinate-wise (adaptive): at fixed β it has no SME in bea. "
+            "RMSProp/Adam follow an SDE on (θ, state) in the regime of Malladi et al. 2022: "
+            "sample with bea.ScaledGradientOracle(sigma0) and pass beta2=1 - c*bea.h**2, "
+            "eps=eps0/bea.h (see bea.AdaptiveSDE); or use a B-series method: "
+            "bea.optimizers.sgd(), bea.with_noise(bea.optimizers.heavy_ball(0.9))"
         )
     if kind.losses != 1 or kind.steps != 1:
         raise ValueError(
