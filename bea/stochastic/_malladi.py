@@ -617,8 +617,9 @@ def malladi_engine(method: Method, order: int) -> AdaptiveSDE:
             else:
                 raise ValueError(
                     f"the state {names[r]} of {method!r} is not slow in the regime of Malladi "
-                    f"et al. at any scale σ^κ (κ ≤ {_MAX_SCALE}): one step moves it by O(1) or "
-                    "with a mean of order h (1 − β must be c·h², ε = ε0/h)"
+                    f"et al. at any scale σ^κ (κ ≤ {_MAX_SCALE}): one step moves it by O(1), or "
+                    "by a mean of order h, so the rule has no SDE in this regime (for RMSProp "
+                    "and Adam: 1 − β = c·h², ε = ε0/h)"
                 )
             changed = changed or kappa != before
         if not changed:
@@ -638,10 +639,10 @@ def malladi_engine(method: Method, order: int) -> AdaptiveSDE:
     all_names = ("θ", *names)
     theta_series = series_by[0][0]
     if not _moves_slowly(theta_series, (ci.noise,), sym):
-        lead = min(theta_series) if theta_series else None
+        lead = min(theta_series)
         raise ValueError(
-            f"{method!r}: one step moves θ by {theta_series.get(lead, 0)}·h^{lead} on average "
-            "or pathwise, not O(h) with mean O(h²): not in the SDE regime of Malladi et al. "
+            f"{method!r}: one step moves θ by {theta_series[lead]}·h^{lead} + …, not O(h) "
+            "with mean O(h²) (z is the sampled noise): not in the SDE regime of Malladi et al. "
             "(σ = σ0/h, 1 − β = c·h², ε = ε0/h, t = n·h²)"
         )
 
