@@ -1,7 +1,8 @@
 """Stochastic modified equations: derivation time, weak-error sweep time, sample paths per second.
 
 * derivation: ``bea.stochastic_modified_equation(opt, p)`` and ``.on`` on three
-  2-D example losses, per optimizer and order, each in a fresh process
+  2-D example losses (the adaptive SDEs of RMSProp and Adam in the regime of
+  Malladi et al.: one loss and a covariance Σ(x)), per optimizer and order, each in a fresh process
   (nothing cached in memory, the disk cache off), median of ``--repeat`` runs;
 * sweep: ``numerics.weak_agreement`` in exact mode (5 step sizes, 3 test
   functions, orders 1 and 2), median of ``--repeat`` runs in this process;
@@ -35,6 +36,28 @@ OPTIMIZERS = {
     "heavy_ball(beta)": "bea.with_noise(bea.optimizers.heavy_ball())",
     "nesterov(beta)": "bea.with_noise(bea.optimizers.nesterov())",
 }
+# the regime of Malladi et al. (2022): σ = σ0/h, 1 − β = c h², ε = ε0/h, t = n h²
+_C = "sympy.Symbol('c1', positive=True)"
+_C2 = "sympy.Symbol('c2', positive=True)"
+_E = "sympy.Symbol('e0', positive=True)"
+_RMS = f"bea.optimizers.rmsprop(beta2=1 - {_C2} * bea.h**2, eps={_E} / bea.h)"
+_ADAM = f"beta1=1 - {_C} * bea.h**2, beta2=1 - {_C2} * bea.h**2, eps={_E} / bea.h"
+ADAPTIVE = {
+    "rmsprop (Malladi)": (f"bea.with_noise({_RMS}, bea.ScaledGradientOracle())", (1,)),
+    "rmsprop, symmetric": (
+        f"bea.with_noise({_RMS}, bea.ScaledGradientOracle(symmetric=True))",
+        (1, 2),
+    ),
+    "adam (Malladi)": (
+        f"bea.with_noise(bea.optimizers.adam({_ADAM}), bea.ScaledGradientOracle())",
+        (1,),
+    ),
+    "adam, bias correction": (
+        f"bea.with_noise(bea.optimizers.adam({_ADAM}, bias_correction=True), "
+        "bea.ScaledGradientOracle())",
+        (1,),
+    ),
+}
 
 
 def child(expr: str, order: int) -> None:
@@ -44,12 +67,15 @@ def child(expr: str, order: int) -> None:
 
     x, y = sp.symbols("x y")
     losses = [x**2 / 2 + x * y + y**3 / 3, (x - 1) ** 2 + y**2 / 2 - x * y**2, x**3 / 3 + y**2]
-    opt = eval(expr, {"bea": bea})
+    opt = eval(expr, {"bea": bea, "sympy": sp})
     derive = bea.stochastic_modified_equation  # loads the engine's modules before timing
     t0 = time.perf_counter()
     sme = derive(opt, order)
     t1 = time.perf_counter()
-    sme.on(losses, [x, y])
+    if isinstance(sme, bea.AdaptiveSDE):
+        sme.on(losses[0], [x, y], covariance=sp.Matrix([[1 + x**2, x / 2], [x / 2, 2]]))
+    else:
+        sme.on(losses, [x, y])
     t2 = time.perf_counter()
     print(json.dumps({"derive": t1 - t0, "on": t2 - t1}))
 
@@ -69,6 +95,12 @@ def main(argv=None) -> int:
     print(f"{'optimizer':22} {'order':>5} {'derive (s)':>11} {'.on (s)':>9}")
     for name, expr in OPTIMIZERS.items():
         for order in (1, 2):
+            runs = [run_child(__file__, [expr, str(order)], 300) for _ in range(a.repeat)]
+            d = statistics.median(r["derive"] for r in runs)
+            o = statistics.median(r["on"] for r in runs)
+            print(f"{name:22} {order:>5} {d:>11.3f} {o:>9.3f}")
+    for name, (expr, orders) in ADAPTIVE.items():
+        for order in orders:
             runs = [run_child(__file__, [expr, str(order)], 300) for _ in range(a.repeat)]
             d = statistics.median(r["derive"] for r in runs)
             o = statistics.median(r["on"] for r in runs)

@@ -304,7 +304,7 @@ class AdaptiveSDE(Result):
     >>> sde = bea.stochastic_modified_equation(
     ...     bea.with_noise(opt, bea.ScaledGradientOracle(1)), order=1)
     >>> sde.drift["u"]
-    c*(-u_i + Σ_ii)
+    -c*(u_i - Σ_ii)
     >>> sde.drift["θ"]
     -∂_iL/(epsilon0 + sqrt(u_i))
 
