@@ -230,8 +230,19 @@ def _latex_names(expr: sp.Expr) -> dict:
 
 
 def _tidy(expr: sp.Expr) -> sp.Expr:
-    expr = sp.factor(sp.together(sp.expand(expr)))
-    return expr
+    """Factored, with √s kept as one factor (s = r², factor in r, r = √s: formal identities)."""
+    expr = sp.together(sp.expand(expr))
+    roots = {
+        e.base
+        for e in expr.atoms(sp.Pow)
+        if e.base.is_Symbol and e.exp.is_Rational and e.exp.q == 2
+    }
+    back = {}
+    for base in roots:
+        r = sp.Dummy(f"r_{base}", positive=True)
+        expr = expr.xreplace({base: r**2})
+        back[r] = sp.sqrt(base)
+    return sp.factor(expr).xreplace(back)
 
 
 # ----------------------------------------------------------------------------
