@@ -259,6 +259,14 @@ class AdaptiveSDEOnProblem:
     Matrix, ``diffusion`` a symmetric Matrix, both free of h.
     ``generator`` is 𝓛φ = b·∇φ + ½ D:∇²φ and ``expectation`` the series
     E φ(X_{h²}) = Σ_k h^{2k} 𝓛^k φ / k!.
+
+    >>> import bea, sympy as sp
+    >>> c, x = sp.Symbol("c", positive=True), sp.Symbol("x")
+    >>> opt = bea.optimizers.rmsprop(beta2=1 - c * bea.h**2, eps=0)
+    >>> sde = bea.stochastic_modified_equation(bea.with_noise(opt, bea.ScaledGradientOracle(1)))
+    >>> on = sde.on(x**2 / 2, [x], covariance=sp.Matrix([[1]]))
+    >>> on.drift.T, on.diffusion[0, 0]
+    (Matrix([[-x/sqrt(u_x), -c*(u_x - 1)]]), 1/u_x)
     """
 
     drift: sp.Matrix
