@@ -6,8 +6,8 @@ Regime: learning rate h, gradient g = ∇L + (σ₀/h) z with Cov z = Σ, 1 − 
 
 Oracles, each independent of the engine's derivation (which runs the catalog's rule):
 * the published SDEs: Malladi, Lyu, Panigrahi & Arora, "On the SDEs and scaling rules for
-  adaptive gradient algorithms", NeurIPS 2022, Definition 4.1 (RMSprop SDE, order-1 weak
-  approximation by Theorem 4.2) and Definition 4.4 (Adam SDE, Theorem 4.5);
+  adaptive gradient algorithms", NeurIPS 2022, Section 4: the RMSprop SDE (an order-1 weak
+  approximation by their approximation theorem) and the Adam SDE;
 * the exact expectation of one step of a hand-written RMSProp/Adam update over a finite noise
   distribution (sympy), against the SDE's generator series E φ(X_{h²}) = φ + h² 𝓛φ + O(h⁴).
 """
@@ -58,7 +58,7 @@ COV = sp.Matrix([[1 + x**2, x / 2], [x / 2, 2 + y**2]])
 
 
 def test_rmsprop_is_the_rmsprop_sde_of_malladi_et_al():
-    """Definition 4.1 / Theorem 4.2: dθ = −P⁻¹(∇L dt + σ₀Σ^{1/2} dW), du = c₂(diag Σ − u) dt,
+    """RMSprop SDE (Section 4): dθ = −P⁻¹(∇L dt + σ₀Σ^{1/2} dW), du = c₂(diag Σ − u) dt,
     P = σ₀ diag(u)^{1/2} + ε₀."""
     sde = _sde(_rmsprop())
     assert sde.order == 1 and sde.names == ("θ", "u") and sde.scales == {"θ": 0, "u": 2}
@@ -76,7 +76,7 @@ def test_rmsprop_is_the_rmsprop_sde_of_malladi_et_al():
 
 @pytest.mark.parametrize("bias_correction", [False, True])
 def test_adam_is_the_adam_sde_of_malladi_et_al(bias_correction):
-    """Definition 4.4 / Theorem 4.5: dθ = −(√γ₂/γ₁) P⁻¹ m dt, dm = c₁(∇L − m) dt + σ₀c₁Σ^{1/2} dW,
+    """Adam SDE (Section 4): dθ = −(√γ₂/γ₁) P⁻¹ m dt, dm = c₁(∇L − m) dt + σ₀c₁Σ^{1/2} dW,
     du = c₂(diag Σ − u) dt, P = σ₀ diag(u)^{1/2} + ε₀√γ₂, γ_i = 1 − e^{−c_i t} (γ_i = 1 without
     bias correction; here γ_i = 1 − q_i with dq_i = −c_i q_i dt, q_i(0) = 1)."""
     sde = _sde(_adam(bias_correction))
@@ -181,7 +181,7 @@ def _variance(law):
     ("law", "symmetric"), [(SKEWED, False), (SYMMETRIC, True)], ids=["skewed", "symmetric"]
 )
 def test_rmsprop_local_weak_error_against_exact_expectation(law, symmetric):
-    """E φ(θ₁, u₁) − E φ(X_{h²}) = O(h³) (order 1, Theorem 4.2 of Malladi et al.); O(h⁴) when
+    """E φ(θ₁, u₁) − E φ(X_{h²}) = O(h³) (order 1, Malladi et al.'s RMSprop approximation theorem); O(h⁴) when
     the noise is symmetric. The h³ term of E θ₁ is the derived ``local_error['E Δθ']``."""
     sde = _sde(_rmsprop(C2, EPS0), SIGMA0, order=2 if symmetric else 1, symmetric=symmetric)
     cov = sp.Matrix([[_variance(law) * SCALE**2]])
@@ -225,7 +225,7 @@ def test_rmsprop_local_weak_error_two_coordinates_correlated_noise():
 
 
 def test_adam_local_weak_error_against_exact_expectation():
-    """Adam, skewed noise: E φ(θ₁, m₁, u₁) − E φ(X_{h²}) = O(h³), Theorem 4.5."""
+    """Adam, skewed noise: E φ(θ₁, m₁, u₁) − E φ(X_{h²}) = O(h³), Malladi et al.'s Adam approximation theorem."""
     sde = _sde(_adam(False, C1, C2, EPS0), SIGMA0)
     cov = sp.Matrix([[_variance(SKEWED) * SCALE**2]])
     on = sde.on(L1, [x], covariance=cov)
@@ -385,7 +385,7 @@ def _slope(hs, errors, ses):
 )
 def test_rmsprop_global_weak_error_slope(law, steps, low, high):
     """Weak error of E θ at t = 1 (θ₀ = 1, u₀ = Σ, L = θ²/2, c = σ₀ = 1, ε₀ = 1/2) against
-    2²² paths: slope ≈ 1 with skewed noise (Malladi et al., Theorem 4.2: order 1 in h) and
+    2²² paths: slope ≈ 1 with skewed noise (Malladi et al.: order 1 in h) and
     ≈ 2 with symmetric noise (the h³ terms vanish). Measured (CPU): skewed 1.14 ± 0.02,
     symmetric 2.23 ± 0.05. The bands allow for the next term of the error expansion at these h
     (1/16 ≤ h ≤ 1/2); the two slopes are many standard errors apart."""
