@@ -10,7 +10,10 @@ parameters) with these kinds of step:
 ``vfun``    defines (p, v) ↦ ∇^{k+2}L(p)[a1, ..., ak, v, ·] (a jvp of a ``dfun``);
 ``fused``   ∇^{m+1}L[a1, ..., a_{m−1}, a, u, ·] + ∇^{m}L[a1, ..., a_{m−1}, w, ·] as one
             jvp of a ``vfun`` at (params, a) along (u, w);
-``dot``     a full contraction a·b (only in losses).
+``dot``     a full contraction a·b (only in losses);
+``jet``     y_k = d^k/ds^k ∇L(x(s)) at s = 0 along the curve
+            x(s) = x + Σ_j s^j/j! a_j (one ``jax.experimental.jet``; see ``_taylor``);
+``zero``    the zero vector (a Taylor coefficient left out).
 
 It is built from the exact coefficients by multilinearity. With
 F(t) = (−1)^{|t|} G(t), G(•) = g = ∇L and G([t1..tm]) = ∇^{m+1}L[G(t1), ..., G(tm), ·],
@@ -42,13 +45,14 @@ from .._inputs import exact
 from ..bseries._trees import FreeTree, RootedTree
 from ..results._loss import gradient_text
 from ..results._render import superscript
+from ._taylor import taylor_field_program
 
 __all__ = ["Plan", "field_plan", "loss_plan"]
 
 
 @dataclass
 class Step:
-    kind: str  # "hvp" | "dfun" | "deriv" | "vfun" | "fused" | "lin" | "dot"
+    kind: str  # "hvp" | "dfun" | "deriv" | "vfun" | "fused" | "lin" | "dot" | "jet" | "zero"
     out: str
     args: tuple = ()
     coefficients: tuple = ()  # for "lin": ((r, k), ...) matching args
@@ -81,7 +85,14 @@ class Plan:
             elif s.kind == "dfun":
                 key = f"dfun{s.order}"
                 out[key] = out.get(key, 0) + 1
+            elif s.kind == "jet":
+                key = f"jet{len(s.args)}"
+                out[key] = out.get(key, 0) + 1
         return out
+
+    @property
+    def uses_jets(self) -> bool:
+        return any(s.kind == "jet" for s in self.steps)
 
     @property
     def uses_hvp(self) -> bool:
@@ -305,8 +316,15 @@ class _Planner:
         return name
 
 
-def field_plan(equation) -> Plan:
-    """Plan for f̃ = Σ_t h^{|t|−1} ω(t)/σ(t) (−1)^{|t|} G(t) (``equation``: a ModifiedEquation)."""
+def field_plan(equation, taylor: bool = True) -> Plan:
+    """Plan for f̃ = Σ_t h^{|t|−1} ω(t)/σ(t) (−1)^{|t|} G(t) (``equation``: a ModifiedEquation).
+
+    With ``taylor`` the plan is the Taylor-mode one of ``_taylor`` where that
+    exists (order 4, see ``taylor_field_program``), else the nested-jvp plan.
+    """
+    program = taylor_field_program(equation) if taylor else None
+    if program is not None:
+        return _taylor_plan(program, equation)
     planner = _Planner("field")
     terms: dict[RootedTree, tuple] = {}
     symbols: set = set()
@@ -358,3 +376,54 @@ def loss_plan(terms) -> Plan:
         planner.plan.result = "s"
     planner.plan.symbols = tuple(sorted(symbols, key=lambda s: s.name))
     return planner.plan
+
+
+def _taylor_plan(program, equation) -> Plan:
+    """The steps of a ``TaylorProgram``: jets, linear combinations and the field."""
+    plan = Plan("field")
+    names = {"g": "g"}
+    labels = {"g": "∇L", "zero": "0"}
+    count = 0
+    for name, kind, data in program.vectors:
+        count += 1
+        out = f"v{count}"
+        names[name] = out
+        if kind == "lin" and len(data) == 1 and data[0][0] == 1:
+            names[name] = names[data[0][1]]
+            count -= 1
+            continue
+        if kind == "lin":
+            plan.steps.append(
+                Step(
+                    "lin",
+                    out,
+                    tuple(names[v] for _, v in data),
+                    coefficients=tuple((r, 0) for r, _ in data),
+                )
+            )
+        else:
+            if "zero" in data and "zero" not in names:
+                names["zero"] = "v0"
+                plan.steps.append(Step("zero", "v0", label="0"))
+            k = len(data)
+            args = " + ".join(f"s{superscript(j)}/{j}! {names[v]}" for j, v in enumerate(data, 1))
+            label = f"d{superscript(k)}/ds{superscript(k)} ∇L(params + {args}) at s = 0"
+            plan.steps.append(Step("jet", out, tuple(names[v] for v in data), label=label))
+        labels[out] = out
+    terms = [(r, n - 1, names[v]) for n, part in program.field.items() for r, v in part]
+    count += 1
+    plan.result = f"v{count}"
+    plan.steps.append(
+        Step(
+            "lin",
+            plan.result,
+            tuple(v for _, _, v in terms),
+            coefficients=tuple((r, k) for r, k, _ in terms),
+            label="f̃ = Σ_n h^(n−1) f_n",
+        )
+    )
+    symbols: set = set()
+    for _, omega in equation:
+        symbols |= exact(omega).free_symbols
+    plan.symbols = tuple(sorted(symbols, key=lambda s: s.name))
+    return plan
