@@ -2,15 +2,19 @@
 
 An MLP 64 → 1024 → 1024 → 10 (tanh, softmax cross-entropy; about 1.1M
 parameters) on a batch of scikit-learn's bundled digits. For each function
-the script prints the median wall time of several jitted calls (after a
+the script prints the median time of several jitted calls (after a
 warm-up, ``block_until_ready``), XLA's memory estimate of the compiled
 function (``memory_analysis()``: temporaries + arguments + outputs) and XLA's
 flop count (``cost_analysis()``, independent of machine load), all as ratios
-to one ``jax.grad`` of the loss, timed interleaved with each row. Check the
-load first (``uptime``) and run nothing else meanwhile: times on a shared
-machine move by 10–20 %, flops do not.
+to one ``jax.grad`` of the loss, timed interleaved with each row. Times are
+CPU time of the process (``time.process_time``, all XLA threads; less
+sensitive to other load on a shared machine) unless ``--clock wall``. Check the
+load first (``uptime``): times on a shared machine move by 10–20 %, flops do not.
 
-Rows: the gradient-descent modified field at orders 1–4 (``bea.jax``), the
+Rows: the gradient-descent modified field at orders 1–4 (``bea.jax``, default
+``evaluation="taylor"``: Taylor-mode jets at order 4) and, where the plans
+differ (order 4), the same field as nested jvps (``evaluation="nested"``, the
+plan before Taylor mode) measured in the same run, the
 "obvious" order-1 and order-2 fields (separate jvps of grad), and the gradient
 of the order-1 modified loss next to the hand-written double-backprop
 regulariser ∇(L + h/4 ‖∇L‖²); the APPROXIMATE fields of ``bea.jax.approximate_field``
@@ -28,6 +32,7 @@ Usage::
 
     python benchmarks/codegen.py [--dtype float64|float32] [--device cpu|gpu]
                                  [--batch 512] [--repeats 7] [--memory-scheduler] [--jets]
+                                 [--clock process|wall] [--only-fields]
 """
 
 from __future__ import annotations
@@ -53,6 +58,17 @@ def main() -> None:
         help="step sizes of the approximate field's error table",
     )
     parser.add_argument("--no-table", action="store_true", help="only the error table")
+    parser.add_argument(
+        "--clock",
+        choices=["process", "wall"],
+        default="process",
+        help="process: CPU time of all threads (default); wall: elapsed time",
+    )
+    parser.add_argument(
+        "--only-fields",
+        action="store_true",
+        help="only the exact fields (Taylor and nested) against the gradient",
+    )
     parser.add_argument(
         "--jets", action="store_true", help="add rows: one degree-k jet of ∇L (Taylor-mode floors)"
     )
@@ -138,6 +154,11 @@ def main() -> None:
         rows.append(
             (f"field order {order}", bea.jax.modified_field(loss, bea.gd(), order=order, h=h))
         )
+        if bea.jax.plan_cost(bea.gd(), order) != bea.jax.plan_cost(
+            bea.gd(), order, evaluation="nested"
+        ):  # orders 1-3: one plan either way
+            nested = bea.jax.modified_field(loss, bea.gd(), order=order, h=h, evaluation="nested")
+            rows.append((f"  nested jvps (before), order {order}", nested))
     rows.append(("obvious field order 1", obvious_order1))
     rows.append(("obvious field order 2", obvious_order2))
     rows.append(
@@ -151,6 +172,9 @@ def main() -> None:
         rows.append(
             (f"APPROX field order {order}", bea.jax.approximate_field(loss, order=order, h=h))
         )
+    if args.only_fields:
+        rows = [r for r in rows if r[0].startswith(("grad (", "field order", "  nested"))]
+        args.error_steps = []
     if args.jets:
         for k in range(1, args.max_order + 1):
             rows.append((f"jet of ∇L, degree {k}", _jet_row(grad, k)))
@@ -162,6 +186,7 @@ def main() -> None:
         f"MLP {'→'.join(map(str, sizes))}, {n:,} parameters, batch {inputs.shape[0]} digits, "
         f"{args.dtype}, device {jax.devices()[0].platform} ({jax.devices()[0].device_kind})"
         + scheduler
+        + f", {args.clock} time"
     )
     print(
         f"{'function':34s} {'time ms':>9s} {'× grad':>7s} {'mem MB':>8s} {'× grad':>7s} "
@@ -170,10 +195,12 @@ def main() -> None:
     grad_compiled = jax.jit(grad).lower(params, inputs, labels).compile()
     jax.block_until_ready(grad_compiled(params, inputs, labels))
 
+    clock = time.process_time if args.clock == "process" else time.perf_counter
+
     def timed(fn):
-        t0 = time.perf_counter()
+        t0 = clock()
         jax.block_until_ready(fn(params, inputs, labels))
-        return time.perf_counter() - t0
+        return clock() - t0
 
     base_m = None
     base_flops = _flops(grad_compiled)
@@ -198,6 +225,12 @@ def main() -> None:
             f"{mbytes / base_m:7.2f} {_flops(compiled) / base_flops:12.2f}"
         )
     print("derivative steps:", {k: bea.jax.plan_cost(bea.gd(), k) for k in range(1, 5)})
+    print(
+        "  nested (before):",
+        {k: bea.jax.plan_cost(bea.gd(), k, evaluation="nested") for k in range(1, 5)},
+    )
+    if not args.error_steps:
+        return
     print(
         "APPROX field error: ‖approx − exact‖ / ‖exact‖, and / ‖exact − exact_(p−1)‖ (the size "
         "of the h^p term)"

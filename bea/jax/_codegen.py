@@ -45,16 +45,37 @@ derivative of ∇L, never a Hessian:
   measured more memory and flops (without the checkpoint it measured fewer
   flops, but the most memory);
 * Scalars S(τ) are dot products ∇L·G(t) (t: τ with a leaf cut off), so
-  L̃ = c(•) L + ∇L·V with one combined vector V.
+  L̃ = c(•) L + ∇L·V with one combined vector V;
+* fields through h⁴ (``evaluation="taylor"``, the default) are Taylor mode
+  instead (``_taylor``): jets of ∇L (``jax.experimental.jet``) along three
+  curves through params whose higher Taylor coefficients are combinations of
+  the lower outputs (feedback), so every lower coefficient is computed once
+  for all the trees that contain it. For gradient descent: one curve of
+  degree 4 (x_1 = ∇L, x_2 = ∇²L∇L, ...), one of degree 3 (x_2 = 0) and one of
+  degree 2 along ∇²L∇L. The plan is expanded back into trees and compared
+  exactly with the modified equation before use; where no such plan exists
+  (other orders, coefficients that would divide by a method parameter) the
+  nested jvps above are used. ``evaluation="nested"`` uses them everywhere
+  (jet has no rule for some primitives, e.g. ``lax.scan``).
 
 Cost model. Derivative steps of the gradient-descent field (``plan_cost``):
 order 1: grad + 1 HVP; order 2: grad + 1 HVP + 1 fused product; order 3: the
-same with 2 fused products; order 4: grad + 1 HVP + 4 fused ∇³L products + 1
-fused ∇⁴L + 1 ∇³L + 1 ∇⁴L. On a 1.1M-parameter MLP (``benchmarks/codegen.py``,
-CPU, ratios to one jitted gradient, float64 and float32 alike) XLA counts
-2.96× the gradient's flops at order 1, 7.2× at order 2, 12.7× at order 3 and
-40.7× at order 4, and its memory estimate is 2.4×, 4.5×, 7.5×, 21.1×. The
-form that took out the higher power of h (and divided by h², not finite at
+same with 2 fused products; order 4 (Taylor mode): grad + jets of degree 1, 2,
+2, 2, 3, 3, 4 (one new coefficient each; nested: grad + 1 HVP + 4 fused ∇³L
+products + 1 fused ∇⁴L + 1 ∇³L + 1 ∇⁴L). On a 1.1M-parameter MLP
+(``benchmarks/codegen.py``, CPU, ratios to one jitted gradient, float64) XLA
+counts 2.96× the gradient's flops at order 1, 7.2× at order 2, 12.7× at order
+3 and 25.0× at order 4 (nested: 40.7×), and its memory estimate is 2.4×,
+4.5×, 7.5×, 16.6× (nested: 21.1×); CPU time 3.2×, 7.4×, 12.4×, 25× (nested
+33×). The three curves cost 25.7× when their inputs are given (no feedback):
+the feedback itself is free, and the rest is what ``jax.experimental.jet``
+spends on a degree-k curve (10.6× for one straight degree-4 jet, 12.6× for a
+curve). At orders 2 and 3 Taylor mode measured more: 6.6× flops but 5.1×
+memory and the same time at order 2 (two jets of one curve), 15.8× flops at
+order 3 (two curves of degree 3: the h³ term of gradient descent has no
+∇⁴L[g, g, g], which any degree-3 jet along ∇L carries), so those orders keep
+the nested plan. Earlier variants of the nested plan: the form that took out
+the higher power of h (and divided by h², not finite at
 h = 0) counted 6.2×, 11.4×, 36.5× flops and 4.3×, 6.7×, 19.3× memory at
 orders 2–4, measured side by side; one shared linearisation without the
 checkpoint counted 7.2×, 12.4×, 39.3× flops and 5.6×, 7.5×, 21.5× memory.
@@ -66,10 +87,12 @@ on XLA's scheduler as much as on the code: with
 ``XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=false`` (CPU,
 memory-first scheduling; ``benchmarks/codegen.py --memory-scheduler``) the
 estimates at orders 1–4 were 2.5×, 4.0×, 5.8×, 12.5× (with the form above
-that divided by h²), at the same speed.
+that divided by h²), at the same speed; at order 4 Taylor mode measured 15.8×
+there and the nested plan 12.6× (but 1.5× the time).
 
 Memory stays O(n): a handful of parameter-sized vectors plus the
-intermediates of one nested forward-over-reverse pass.
+intermediates of one nested forward-over-reverse pass (in Taylor mode, of
+the jets: their intermediates carry one array per Taylor coefficient).
 
 Where an error O(h^{p+1}) is acceptable (training-time use),
 ``bea.jax.approximate_field`` is far cheaper: p + 1 gradient steps and
@@ -947,7 +970,8 @@ def modified_field(
         ``"taylor"`` (default) evaluates the field through h⁴ with Taylor-mode
         jets of ∇L (``jax.experimental.jet``: on the MLP of the cost model
         0.6× the flops of nested jvps; every primitive of ``loss_fn`` needs a
-        jet rule), other orders with nested jvps; ``"nested"`` uses nested
+        jet rule, else calling the field raises a ValueError naming this
+        option), other orders with nested jvps; ``"nested"`` uses nested
         jvps at every order. Both give the same field (to rounding).
 
     Returns

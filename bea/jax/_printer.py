@@ -67,9 +67,9 @@ class Name:
 
 @dataclass(frozen=True)
 class Starred:
-    """``*value`` in a call or a parameter list."""
+    """``*value`` in a call or a parameter list (a name, or a call in a call)."""
 
-    value: Name
+    value: Name | Call
 
 
 @dataclass(frozen=True)
