@@ -12,7 +12,7 @@ sensitive to other load on a shared machine) unless ``--clock wall``. Check the
 load first (``uptime``): times on a shared machine move by 10–20 %, flops do not.
 
 Rows: the gradient-descent modified field at orders 1–4 (``bea.jax``, default
-``evaluation="taylor"``: Taylor-mode jets at order 4) and, where the plans
+``evaluation="auto"``: Taylor-mode jets at order 4) and, where the plans
 differ (order 4), the same field as nested jvps (``evaluation="nested"``, the
 plan before Taylor mode) measured in the same run, the
 "obvious" order-1 and order-2 fields (separate jvps of grad), and the gradient

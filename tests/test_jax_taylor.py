@@ -186,7 +186,11 @@ def test_evaluation_choice_and_missing_jet_rules():
 
     p = jnp.array(_POINT)
     with pytest.raises(ValueError, match="evaluation='nested'"):
-        bea.jax.modified_field(scanned, bea.gd(), 4, 0.1)(p)
-    assert np.all(
-        np.isfinite(bea.jax.modified_field(scanned, bea.gd(), 4, 0.1, evaluation="nested")(p))
-    )
+        bea.jax.modified_field(scanned, bea.gd(), 4, 0.1, evaluation="taylor")(p)
+    nested_field = bea.jax.modified_field(scanned, bea.gd(), 4, 0.1, evaluation="nested")(p)
+    assert np.all(np.isfinite(nested_field))
+    # the default falls back to nested jvps on such a loss (same field), also under jit
+    auto = bea.jax.modified_field(scanned, bea.gd(), 4, 0.1)
+    assert "jax.experimental.jet" in auto.source
+    np.testing.assert_array_equal(np.asarray(auto(p)), np.asarray(nested_field))
+    np.testing.assert_array_equal(np.asarray(jax.jit(auto)(p)), np.asarray(nested_field))

@@ -46,7 +46,7 @@ derivative of ∇L, never a Hessian:
   flops, but the most memory);
 * Scalars S(τ) are dot products ∇L·G(t) (t: τ with a leaf cut off), so
   L̃ = c(•) L + ∇L·V with one combined vector V;
-* fields through h⁴ (``evaluation="taylor"``, the default) are Taylor mode
+* fields through h⁴ (``evaluation="auto"``, the default, or ``"taylor"``) are Taylor mode
   instead (``_taylor``): jets of ∇L (``jax.experimental.jet``) along three
   curves through params whose higher Taylor coefficients are combinations of
   the lower outputs (feedback), so every lower coefficient is computed once
@@ -55,8 +55,10 @@ derivative of ∇L, never a Hessian:
   degree 2 along ∇²L∇L. The plan is expanded back into trees and compared
   exactly with the modified equation before use; where no such plan exists
   (other orders, coefficients that would divide by a method parameter) the
-  nested jvps above are used. ``evaluation="nested"`` uses them everywhere
-  (jet has no rule for some primitives, e.g. ``lax.scan``).
+  nested jvps above are used. jet has no rule for some primitives (for
+  example ``lax.scan``, ``jax.nn.relu``): ``"auto"`` then falls back to the
+  nested plan when the field is first traced, ``"taylor"`` raises a
+  ValueError; ``evaluation="nested"`` uses nested jvps everywhere.
 
 Cost model. Derivative steps of the gradient-descent field (``plan_cost``):
 order 1: grad + 1 HVP; order 2: grad + 1 HVP + 1 fused product; order 3: the
@@ -732,20 +734,22 @@ def _module(
 # ----------------------------------------------------------------------------
 
 
-_EVALUATIONS = ("taylor", "nested")
+_EVALUATIONS = ("auto", "taylor", "nested")
 
 
 def _check_evaluation(evaluation) -> bool:
-    """True for Taylor mode; ValueError for anything but the two names."""
+    """True for Taylor mode ("auto" or "taylor"); ValueError for anything but the three names."""
     if evaluation not in _EVALUATIONS:
         raise ValueError(
-            f'evaluation must be "taylor" (Taylor-mode jets where a Taylor plan exists, the '
-            f'default) or "nested" (nested jvps only), got {evaluation!r}'
+            f'evaluation must be "auto" (Taylor-mode jets where a Taylor plan exists, nested '
+            f'jvps where loss_fn has a primitive without a jet rule; the default), "taylor" '
+            f'(Taylor mode, an error on such a primitive) or "nested" (nested jvps only), '
+            f"got {evaluation!r}"
         )
-    return evaluation == "taylor"
+    return evaluation != "nested"
 
 
-def _field_parts(method, order, evaluation="taylor"):
+def _field_parts(method, order, evaluation="auto"):
     taylor = _check_evaluation(evaluation)
     _check_method(method)
     order = check_order(order)
@@ -770,7 +774,7 @@ def _loss_parts(method, order):
 
 
 def module_source(
-    method, order: int, kind: str = "field", name: str | None = None, evaluation: str = "taylor"
+    method, order: int, kind: str = "field", name: str | None = None, evaluation: str = "auto"
 ) -> str:
     """Source of a standalone Python module evaluating a modified field or loss.
 
@@ -793,9 +797,11 @@ def module_source(
         the generated function's name (default ``"modified_field"`` /
         ``"modified_loss"``).
     evaluation
-        ``"taylor"`` (default): Taylor-mode jets of ∇L where a Taylor plan
-        exists (fields through h⁴, see ``bea.jax._taylor``), nested jvps
-        elsewhere; ``"nested"``: nested jvps only (no ``jax.experimental.jet``).
+        ``"auto"`` (default) or ``"taylor"``: Taylor-mode jets of ∇L where a
+        Taylor plan exists (fields through h⁴, see ``bea.jax._taylor``), nested
+        jvps elsewhere (the printed module is the Taylor one; the fallback of
+        ``"auto"`` happens in ``modified_field``); ``"nested"``: nested jvps
+        only (no ``jax.experimental.jet``).
 
     Examples
     --------
@@ -892,7 +898,7 @@ def _compile(source: str, name: str):
     return namespace[name]
 
 
-def _build(kind, loss_fn, method, order, h, params, evaluation="taylor"):
+def _build(kind, loss_fn, method, order, h, params, evaluation="auto"):
     _check_loss_fn(loss_fn)
     order = check_order(order)
     h = _check_h(h)
@@ -904,7 +910,11 @@ def _build(kind, loss_fn, method, order, h, params, evaluation="taylor"):
     source = PythonPrinter().doprint(_module(plan, formula, method, order, kind, name))
     hyper = _hyper_values(plan.symbols, params, method)
     fn = _compile(source, name)(_checked_loss(loss_fn), h, **hyper)
-    if plan.uses_jets:
+    if plan.uses_jets and evaluation == "auto":
+        fn = _nested_on_jet_failures(
+            fn, lambda: _build(kind, loss_fn, method, order, h, params, "nested")
+        )
+    elif plan.uses_jets:
         fn = _explain_jet_failures(fn)
     return GeneratedFunction(fn, source, plan.cost())
 
@@ -917,6 +927,30 @@ def _raised_in_jet(err: BaseException) -> bool:
             return True
         tb = tb.tb_next
     return False
+
+
+def _nested_on_jet_failures(fn, nested):
+    """``fn``, or the nested-jvp field ``nested()`` once jet has failed on loss_fn.
+
+    A primitive without a jet rule fails while the field is traced (before
+    any number is computed), so the fallback gives the same field; once it
+    has failed, every later call goes to the nested field directly.
+    """
+    fallback: list = []
+
+    @functools.wraps(fn)
+    def field(*args, **kwargs):
+        if fallback:
+            return fallback[0](*args, **kwargs)
+        try:
+            return fn(*args, **kwargs)
+        except Exception as err:
+            if not _raised_in_jet(err):
+                raise
+            fallback.append(nested())
+            return fallback[0](*args, **kwargs)
+
+    return field
 
 
 def _explain_jet_failures(fn):
@@ -933,7 +967,7 @@ def _explain_jet_failures(fn):
                 "the Taylor-mode field runs loss_fn's gradient through jax.experimental.jet, "
                 f"which failed on it ({type(err).__name__}: {str(err)[:200]}); some primitives "
                 "(lax.scan, custom_jvp functions such as jax.nn.relu or jax.nn.softplus) have no "
-                "jet rule. Build the field with evaluation='nested' (nested jvps), e.g. "
+                "jet rule. Build the field with evaluation='nested' (nested jvps) or 'auto', e.g. "
                 "bea.jax.modified_field(loss_fn, method, order, h, evaluation='nested')"
             ) from err
 
@@ -941,7 +975,7 @@ def _explain_jet_failures(fn):
 
 
 def modified_field(
-    loss_fn, method, order: int, h, hyperparameters=None, *, params=None, evaluation="taylor"
+    loss_fn, method, order: int, h, hyperparameters=None, *, params=None, evaluation="auto"
 ):
     """The modified field f̃ of ``method`` on ``loss_fn`` through h^order, as a JAX function.
 
@@ -967,12 +1001,14 @@ def modified_field(
         none (equivalently pass ``method.with_values(beta=0.9)``). ``params=``
         is its deprecated name.
     evaluation
-        ``"taylor"`` (default) evaluates the field through h⁴ with Taylor-mode
-        jets of ∇L (``jax.experimental.jet``: on the MLP of the cost model
-        0.6× the flops of nested jvps; every primitive of ``loss_fn`` needs a
-        jet rule, else calling the field raises a ValueError naming this
-        option), other orders with nested jvps; ``"nested"`` uses nested
-        jvps at every order. Both give the same field (to rounding).
+        ``"auto"`` (default) evaluates the field through h⁴ with Taylor-mode
+        jets of ∇L where a Taylor plan exists (``jax.experimental.jet``: at
+        order 4 on the MLP of the cost model 0.6× the flops of nested jvps),
+        other orders with nested jvps, and falls back to nested jvps when a
+        primitive of ``loss_fn`` has no jet rule (``lax.scan``,
+        ``jax.nn.relu``); ``"taylor"`` raises a ValueError naming this
+        option instead of falling back; ``"nested"`` uses nested jvps at
+        every order. All give the same field (to rounding).
 
     Returns
     -------
@@ -1043,7 +1079,7 @@ def _equation_field(equation, loss_fn, h, params, title: str, symbol: str = "f̃
     return GeneratedFunction(fn, source, plan.cost()), factory, hyper
 
 
-def plan_cost(method, order: int, kind: str = "field", evaluation: str = "taylor") -> dict:
+def plan_cost(method, order: int, kind: str = "field", evaluation: str = "auto") -> dict:
     """Derivative steps of the generated code.
 
     ``{"grad": 1, "hvp": n1, "deriv2": n2, ...}``: ``hvp`` Hessian-vector
