@@ -23,7 +23,7 @@ from numbers import Integral
 import flint
 import sympy as sp
 
-__all__ = ["RationalFunctionField"]
+__all__ = ["PowerDenominators", "RationalFunctionField"]
 
 
 class RationalFunctionField:
@@ -279,3 +279,192 @@ class RF:
 
     def __repr__(self) -> str:
         return str(self.field.to_sympy(self))
+
+
+# ----------------------------------------------------------------------------
+# Rational functions over powers of one fixed denominator
+# ----------------------------------------------------------------------------
+
+
+class NotCovered(ArithmeticError):
+    """A denominator with a factor outside the fixed denominator D of a ``PowerDenominators``."""
+
+
+class PowerDenominators:
+    """Elements num/D^e of QQ(params), D one fixed polynomial: arithmetic without gcds.
+
+    The B-series of a method with memory and symbolic hyperparameters has
+    coefficients whose denominators are products of a few fixed polynomials
+    (for heavy ball, powers of 1 − β: the determinant of its linear part).
+    With D the product of those irreducible factors (its radical), every such
+    coefficient is num/D^e; sums align the exponents (multiplying a numerator
+    by a precomputed power of D), products add them, and no gcd is ever taken.
+    Values are neither reduced nor canonical here; ``lift`` and ``lower``
+    convert from and to ``RF`` (the rational function field), exactly.
+
+    ``denominators``: polynomials of the field's context whose irreducible
+    factors make up D. ``lift`` raises ``NotCovered`` for a value whose
+    denominator has another factor (callers then fall back to ``RF``).
+
+    >>> import sympy as sp
+    >>> beta = sp.Symbol("beta")
+    >>> F = RationalFunctionField([beta])
+    >>> x = F.from_sympy(1 / (1 - beta))
+    >>> ring = PowerDenominators(F, [x.den])
+    >>> y = ring.lift(x)
+    >>> (y.e, F.to_sympy(ring.lower(y * y + y)))  # 1/(1−β)² + 1/(1−β)
+    (1, (2 - beta)/(beta**2 - 2*beta + 1))
+    """
+
+    def __init__(self, field: RationalFunctionField, denominators) -> None:
+        self.field = field
+        one = field._one_poly
+        factors: dict[str, object] = {}
+        seen: set[str] = set()
+        for den in denominators:
+            if den.is_constant():
+                continue
+            key = str(den)
+            if key in seen:
+                continue
+            seen.add(key)
+            for q, _ in den.factor()[1]:
+                q = q / q.leading_coefficient()
+                factors[str(q)] = q
+        D = one
+        for q in factors.values():
+            D = D * q
+        self.D = D
+        self.degree = D.total_degree()
+        self._pows = [one, D]
+        self._cofactors: dict[str, tuple[int, object]] = {}
+        self.zero = PD(self, field._zero_poly, 0)
+        self.one = PD(self, one, 0)
+
+    def power(self, k: int):
+        """D^k."""
+        pows = self._pows
+        while len(pows) <= k:
+            pows.append(pows[-1] * self.D)
+        return pows[k]
+
+    def convert(self, x) -> PD:
+        """A constant (int, Fraction, fmpq) or an ``RF`` as an element."""
+        if isinstance(x, PD):
+            return x
+        if isinstance(x, RF):
+            return self.lift(x)
+        return self.lift(self.field.convert(x))
+
+    def lift(self, x: RF) -> PD:
+        """x = num/den as num·(D^e/den)/D^e; ``NotCovered`` if den does not divide a power of D."""
+        den = x.den
+        if den.is_one():
+            return PD(self, x.num, 0)
+        key = str(den)
+        hit = self._cofactors.get(key)
+        if hit is None:
+            hit = self._cofactor(den)
+            self._cofactors[key] = hit
+        e, cof = hit
+        return PD(self, x.num * cof, e)
+
+    def _cofactor(self, den) -> tuple[int, object]:
+        if den.is_constant():
+            return 0, self.field._one_poly / den.leading_coefficient()
+        if self.degree:
+            # den | D^e for some e ≤ deg den iff every irreducible factor of den divides D
+            for e in range(1, den.total_degree() + 1):
+                q, r = divmod(self.power(e), den)
+                if r.is_zero():
+                    return e, q
+        raise NotCovered(f"the denominator {den} has a factor outside {self.D}")
+
+    def strip(self, x: PD) -> PD:
+        """The same value with the factors D of its numerator cancelled (smaller exponents)."""
+        num, e = x.num, x.e
+        if not e:
+            return x
+        if num.is_zero():
+            return self.zero
+        D = self.D
+        while e:
+            q, r = divmod(num, D)
+            if not r.is_zero():
+                break
+            num, e = q, e - 1
+        return x if e == x.e else PD(self, num, e)
+
+    def lower(self, x: PD) -> RF:
+        """The element of the rational function field (reduced lazily, see ``RF``)."""
+        if not x.e:
+            return RF(self.field, x.num, self.field._one_poly)
+        return RF(self.field, x.num, self.power(x.e), False)
+
+
+class PD:
+    """num/D^e, an element of a ``PowerDenominators`` ring (see there)."""
+
+    __slots__ = ("e", "num", "ring")
+
+    def __init__(self, ring: PowerDenominators, num, e: int) -> None:
+        self.ring = ring
+        self.num = num
+        self.e = e
+
+    def __bool__(self) -> bool:
+        return bool(self.num)
+
+    def __neg__(self) -> PD:
+        return PD(self.ring, -self.num, self.e)
+
+    def __add__(self, o) -> PD:
+        if type(o) is not PD:
+            o = self.ring.convert(o)
+        if not o.num:
+            return self
+        if not self.num:
+            return o
+        e1, e2 = self.e, o.e
+        if e1 == e2:
+            return PD(self.ring, self.num + o.num, e1)
+        if e1 < e2:
+            return PD(self.ring, self.num * self.ring.power(e2 - e1) + o.num, e2)
+        return PD(self.ring, self.num + o.num * self.ring.power(e1 - e2), e1)
+
+    __radd__ = __add__
+
+    def __sub__(self, o) -> PD:
+        if type(o) is not PD:
+            o = self.ring.convert(o)
+        return self + PD(self.ring, -o.num, o.e)
+
+    def __rsub__(self, o) -> PD:
+        return self.ring.convert(o) - self
+
+    def __mul__(self, o) -> PD:
+        if type(o) is PD:
+            return PD(self.ring, self.num * o.num, self.e + o.e)
+        if isinstance(o, int) and not isinstance(o, bool):
+            return PD(self.ring, self.num * o, self.e)
+        return self * self.ring.convert(o)
+
+    __rmul__ = __mul__
+
+    def __eq__(self, o) -> bool:
+        if type(o) is not PD:
+            try:
+                o = self.ring.convert(o)
+            except (TypeError, ValueError, NotCovered):
+                return NotImplemented
+        e1, e2 = self.e, o.e
+        if e1 == e2:
+            return self.num == o.num
+        if e1 < e2:
+            return self.num * self.ring.power(e2 - e1) == o.num
+        return self.num == o.num * self.ring.power(e1 - e2)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"({self.num})/D^{self.e}"

@@ -39,7 +39,7 @@ from sympy.polys.domains.domain import Domain
 
 from .._inputs import check_order, exact
 from ._kernel import MAX_NODES, log_qq
-from ._ratfunc import RationalFunctionField
+from ._ratfunc import PowerDenominators, RationalFunctionField
 from ._trees import RootedTree, TreeTable, table
 
 __all__ = [
@@ -127,7 +127,7 @@ class BSeries:
     ``B(outer, B(inner, y))``), ``inverse``, ``log``, ``exp``.
     """
 
-    __slots__ = ("coeffs", "domain", "empty", "max_nodes", "table")
+    __slots__ = ("_known_log", "coeffs", "domain", "empty", "max_nodes", "table")
     table: TreeTable
     domain: Domain
     coeffs: Any  # a tuple (a list only in a draft being solved for)
@@ -143,6 +143,7 @@ class BSeries:
         _set(self, "coeffs", tuple(coeffs))
         _set(self, "empty", empty)
         _set(self, "max_nodes", max_nodes)
+        _set(self, "_known_log", None)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(
@@ -163,6 +164,7 @@ class BSeries:
         _set(obj, "coeffs", coeffs)
         _set(obj, "empty", empty)
         _set(obj, "max_nodes", max_nodes)
+        _set(obj, "_known_log", None)
         return obj
 
     def _drafted(self) -> BSeries:
@@ -171,9 +173,17 @@ class BSeries:
             self.table, self.domain, list(self.coeffs), self.empty, self.max_nodes
         )
 
-    def _frozen(self) -> BSeries:
-        """The immutable series of a draft."""
-        return BSeries(self.table, self.domain, self.coeffs, self.empty, self.max_nodes)
+    def _frozen(self, log: BSeries | None = None) -> BSeries:
+        """The immutable series of a draft; ``log``, if given, is its logarithm, found with it.
+
+        A solver that computes ω = log a along with a (``bea.methods._programs``)
+        hands it over here, and ``log()`` then returns it instead of
+        recomputing it.
+        """
+        out = BSeries(self.table, self.domain, self.coeffs, self.empty, self.max_nodes)
+        if log is not None:
+            object.__setattr__(out, "_known_log", log)
+        return out
 
     # -- construction ---------------------------------------------------------
     @classmethod
@@ -423,6 +433,8 @@ class BSeries:
         -1/2
         """
         _require_point(self, "log()")
+        if self._known_log is not None:
+            return self._known_log
         if _kernel_applies(self):
             return _log_kernel(self)
         return _log_python(self, progress=progress)
@@ -540,20 +552,53 @@ def _log_kernel(s: BSeries) -> BSeries:
     return BSeries(s.table, QQ, qq_values(on, od), QQ.zero, s.max_nodes)
 
 
+class ExactScalars:
+    """The hot loops' view of a domain whose elements are used as they are (QQ, or a fallback).
+
+    Same interface as ``bea.bseries._ratfunc.PowerDenominators``: ``zero``,
+    ``convert`` (constants), ``lift`` / ``lower`` (to and from the domain's
+    elements) and ``strip`` (a cheaper representative), here all identities.
+    """
+
+    def __init__(self, domain: Domain) -> None:
+        self.zero = domain.zero
+        self.convert = domain.convert
+
+    @staticmethod
+    def lift(x):
+        return x
+
+    lower = strip = lift
+
+
+def loop_scalars(domain: Domain, values) -> ExactScalars | PowerDenominators:
+    """Scalars for a recursion over ``values`` (elements of ``domain``) and their products.
+
+    Over QQ(params): num/D^e with D the radical of the values' denominators
+    (``PowerDenominators``: sums and products without gcds); over QQ the
+    elements themselves.
+    """
+    if isinstance(domain, RationalFunctionField):
+        return PowerDenominators(domain, [v.den for v in values])
+    return ExactScalars(domain)
+
+
 def _log_python(s: BSeries, progress: bool = False) -> BSeries:
     """log on Python scalars (any domain), by the D_r recursion of ``bea.bseries._kernel``.
 
     ω(t) = a(t) − Σ_{edges} ω(u) D_0(s) and D_r(t) = ω(t)/(r+2)! + Σ_{edges} ω(u) D_{r+1}(s),
     D_r(s) = Σ_{j≥1} c_j(s)/(j+1+r)!: a tree of size n needs D_r only for r ≤ N − n,
     so the trees of the largest size (most of them) cost one product per cut.
+    Over QQ(params) the recursion runs on num/D^e (``loop_scalars``).
     """
     tab, dom = s.table.extend(s.max_nodes), s.domain
     N = s.max_nodes
-    given = s.coeffs
-    zero = dom.zero
+    ring = loop_scalars(dom, s.coeffs)
+    given = [ring.lift(v) for v in s.coeffs]
+    zero = ring.zero
     n_all = len(given)
     size, cuts = tab.size, tab.cuts
-    invfact = [dom.convert(Fraction(1, math.factorial(k))) for k in range(N + 2)]
+    invfact = [ring.convert(Fraction(1, math.factorial(k))) for k in range(N + 2)]
     omega = [zero] * n_all
     D: list = [None] * n_all
     bar = _TreeProgress(progress, n_all, size)
@@ -569,12 +614,12 @@ def _log_python(s: BSeries, progress: bool = False) -> BSeries:
             w = bu * m
             Ds = D[sid]
             X = [x + w * y if y else x for x, y in zip(X, Ds)]
-        w = given[i] - X[0]
+        w = ring.strip(given[i] - X[0])
         omega[i] = w
         if n < N:
             D[i] = [w * invfact[r + 2] + X[r + 1] for r in range(N - n)]
     bar.close()
-    return BSeries(tab, dom, omega, zero, N)
+    return BSeries(tab, dom, [ring.lower(w) for w in omega], dom.zero, N)
 
 
 def _log_exp(s: BSeries, log: bool, progress: bool = False) -> BSeries:

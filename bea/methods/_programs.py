@@ -35,14 +35,23 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import math
 from collections.abc import Callable, Mapping
+from fractions import Fraction
 from types import MappingProxyType
 from typing import Any
 
 import sympy as sp
 
 from .._inputs import check_order, exact
-from ..bseries._series import BSeries, _from_sympy_list, _Prunings, unify_domains
+from ..bseries._ratfunc import NotCovered
+from ..bseries._series import (
+    BSeries,
+    ExactScalars,
+    _from_sympy_list,
+    loop_scalars,
+    unify_domains,
+)
 from ._base import Engine, Kind, Method
 
 __all__ = ["Optimizer", "optimizer"]
@@ -375,7 +384,7 @@ def _solve(opt: Optimizer, N: int) -> tuple[BSeries, tuple[BSeries, ...]]:
             raise ValueError(f"step(y, k): k must be an int in 0..{colours - 1}, got {c!r}")
         return y.hf(c)
 
-    def run(state, n=N):
+    def run(state, n=N, ident=ident):
         x = ident if n == N else ident.truncate(n)
         x_new, s_new = opt._call(x, state, step, hyper)
         if not isinstance(x_new, BSeries):
@@ -420,33 +429,94 @@ def _solve(opt: Optimizer, N: int) -> tuple[BSeries, tuple[BSeries, ...]]:
     # symbols the rule brings in itself (a symbolic Runge–Kutta tableau) join the domain
     dom = unify_domains(dom, x0.domain, *(s.domain for s in s0))
     vals = [dom.convert(v) for v in vals]
+    # every coefficient is built from these and the rule's own constants (seen in x0, s0)
+    known = [*vals, *x0.to_domain(dom).coeffs, *(c for s in s0 for c in s.to_domain(dom).coeffs)]
+    ring = loop_scalars(dom, known)
     minv = vals[: (k + 1) ** 2]
+    try:
+        return _solve_trees(N, k, minv, S_empty, dom, ring, run, colours)
+    except NotCovered:
+        # a denominator outside the expected factors: the same recursion on the field itself
+        return _solve_trees(N, k, minv, S_empty, dom, ExactScalars(dom), run, colours)
 
-    phi = BSeries.identity(N, colours, dom)._drafted()
-    S = [fresh(e).to_domain(dom)._drafted() for e in S_empty]
-    tab = phi.table
-    # prunings of phi for trees of size n only need phi on smaller trees, which are final
-    # by then: one memo serves every size
-    prunings = _Prunings(phi)
+
+def _solve_trees(N, k, minv, S_empty, dom, ring, run, colours):
+    """Φ and S_1..S_k tree by tree, with S_i∘Φ from the Lie series of log Φ.
+
+    With ω = log Φ (Φ = exp(ω), ``BSeries.log``) and L c = c'·B(ω) (the Lie
+    derivative, (L c)(t) = c(∅) ω(t) + Σ_{edges} ω(u) c(s)), the composition is
+    the Lie series S∘Φ = Σ_{j≥0} L^j S / j!. With Q_j = L^j S and
+    H_r(t) = Σ_{j≥1} Q_j(t)/(j+1+r)!, as for the logarithm::
+
+        (S∘Φ)(t) = S(t) + Q_1(t) + Σ_{edges} ω(u) H_0(s),
+        Q_1(t)   = S(∅) ω(t) + Σ_{edges} ω(u) S(s),
+        H_r(t)   = Q_1(t)/(r+2)! + Σ_{edges} ω(u) H_{r+1}(s),
+
+    and ω(t) = Φ(t) − Σ_{edges} ω(u) D_0(s) with the D_r of the logarithm
+    (``bea.bseries._series._log_python``): a tree of n nodes costs
+    (N − n + 1)(k + 1) products per edge, against one per pruning (root subtree)
+    for the composition by prunings (HLW III.1.4). Scalars: ``ring``
+    (``loop_scalars``). Returns (Φ, (S_1, …, S_k)).
+    """
+    lift, lower, strip = ring.lift, ring.lower, ring.strip
+    zero = ring.zero
+    mv = [lift(v) for v in minv]
+    se = [lift(dom.convert(e)) for e in S_empty]
+    invfact = [ring.convert(Fraction(1, math.factorial(j))) for j in range(N + 2)]
+    point = BSeries.identity(N, colours, dom)  # x, in the coefficient domain
+    phi = point._drafted()
+    S = [
+        BSeries.from_dict({}, N, empty=e, colours=colours).to_domain(dom)._drafted()
+        for e in S_empty
+    ]
+    tab = phi.table.extend(N)
+    T = len(phi.coeffs)
+    cuts = tab.cuts
+    omega = [zero] * T
+    Sv = [[zero] * T for _ in range(k)]
+    D: list = [None] * T  # D_r(t), r < N − |t|
+    H: list = [[None] * T for _ in range(k)]  # H_r(t) of each state, r < N − |t|
+    rows = range(k + 1)
     for n in range(1, N + 1):
-        x_new, s_new = run(tuple(s.truncate(n) for s in S), n)
-        x_new = x_new.to_domain(dom)
-        s_new = [s.to_domain(dom) for s in s_new]
+        x_new, s_new = run(tuple(s.truncate(n) for s in S), n, point)
+        xc = x_new.to_domain(dom).coeffs
+        sc = [s.to_domain(dom).coeffs for s in s_new]
+        R = N - n + 1
         for t in tab.ids(n):
-            rhs = [x_new.coeffs[t]]
+            X = [zero] * R
+            P = [zero] * k
+            Y = [[zero] * R for _ in range(k)]
+            for u, s, m in cuts(t):
+                wu = omega[u]
+                if not wu:
+                    continue
+                w = wu * m
+                Ds = D[s]
+                X = [x + w * y if y else x for x, y in zip(X, Ds)]
+                for i in range(k):
+                    v = Sv[i][s]
+                    if v:
+                        P[i] += w * v
+                    Y[i] = [x + w * y if y else x for x, y in zip(Y[i], H[i][s])]
+            # S_i∘Φ at t less S_i(t) + S_i(∅)Φ(t) (the unknowns): −S_i(∅) X_0 + P_i + Y_i,0
+            rhs = [lift(xc[t])]
             for i in range(k):
-                comp = S[i].empty * phi.coeffs[t]  # S∘phi at t, less S(t) (still 0)
-                for u, w in prunings.of(t).items():
-                    comp += w * S[i].coeffs[u]
-                rhs.append(s_new[i].coeffs[t] - comp)
-            sol = [
-                sum((minv[r * (k + 1) + c] * rhs[c] for c in range(k + 1)), dom.zero)
-                for r in range(k + 1)
-            ]
-            phi.coeffs[t] = sol[0]
+                rhs.append(lift(sc[i][t]) - (P[i] + Y[i][0] - se[i] * X[0]))
+            sol = [strip(sum((mv[r * (k + 1) + c] * rhs[c] for c in rows), zero)) for r in rows]
+            w = strip(sol[0] - X[0])
+            omega[t] = w
+            phi.coeffs[t] = lower(sol[0])
+            more = range(N - n)
+            if n < N:
+                D[t] = [w * invfact[r + 2] + X[r + 1] for r in more]
             for i in range(k):
-                S[i].coeffs[t] = sol[i + 1]
-    return phi._frozen(), tuple(s._frozen() for s in S)
+                Sv[i][t] = sol[i + 1]
+                S[i].coeffs[t] = lower(sol[i + 1])
+                if n < N:
+                    q1 = se[i] * w + P[i]
+                    H[i][t] = [q1 * invfact[r + 2] + Y[i][r + 1] for r in more]
+    log = BSeries(tab, dom, [lower(w) for w in omega], dom.zero, N)
+    return phi._frozen(log), tuple(s._frozen() for s in S)
 
 
 def state_count_error(name: str, got: int, k: int) -> ValueError:

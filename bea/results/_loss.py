@@ -32,6 +32,7 @@ L̃_ḡ gains h²/6 ∇Lᵀ∇²L∇L and R = h²/12 ∇³L[∇L,∇L]: third de
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
 import sympy as sp
@@ -110,7 +111,7 @@ class ModifiedLoss(Result):
                 omegas = [series.coeffs[j] for j in members]
                 # leaf rootings only, each weighted by its orbit size (∝ 1/σ)
                 weights = [
-                    dom.convert(sp.Rational(1 if len(tab.children[j]) <= 1 else 0, tab.sigma[j]))
+                    dom.convert(Fraction(1 if len(tab.children[j]) <= 1 else 0, tab.sigma[j]))
                     for j in members
                 ]
                 total_w = sum(weights, dom.zero)
