@@ -81,7 +81,7 @@ def test_state_maps_are_invariant_under_the_rule(name):
     assert states[0] != x0 and sum(1 for _ in phi.items()) > 10
 
 
-@pytest.mark.parametrize("name", ["heavy_ball", "nesterov", "two_states"])
+@pytest.mark.parametrize("name", ["heavy_ball", "nesterov", "two_states", "nesterov_numeric"])
 def test_log_found_with_phi_is_its_logarithm(name):
     phi = RULES[name]().bseries(7 if name == "two_states" else 8)
     assert phi._known_log is not None

@@ -133,6 +133,7 @@ class BSeries:
     coeffs: Any  # a tuple (a list only in a draft being solved for)
     empty: Any
     max_nodes: int
+    _known_log: BSeries | None  # ω = log of this point, when a solver found it with it
 
     def __init__(
         self, tab: TreeTable, domain: Domain, coeffs: Sequence, empty: Any, max_nodes: int

@@ -24,7 +24,11 @@ the unknowns (Φ(t), S_1(t), …) satisfy one linear system with the same matrix
 
 (A the linear part of the rule in the state), whose singularity (β = 1 for
 heavy-ball) means there is no underlying one-step method. The modified
-equation of the optimizer is that of Φ.
+equation of the optimizer is that of Φ. The compositions S_i∘Φ on the right
+are Lie series in ω = log Φ, solved along with Φ (so the modified field comes
+out of the same pass); with symbolic hyperparameters the coefficients are
+handled as num/D^e over the fixed denominator D of M⁻¹ and the rule's
+constants (for heavy ball D = 1 − β), see ``_solve_trees``.
 
 Time is measured so that the n-th iterate sits at t = n·h: a rule that makes
 ``steps`` gradient steps per call (an epoch of mini-batch SGD) has its
