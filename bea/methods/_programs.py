@@ -481,6 +481,11 @@ def _solve_trees(N, k, minv, S_empty, dom, ring, run, colours):
     D: list = [None] * T  # D_r(t), r < N − |t|
     H: list = [[None] * T for _ in range(k)]  # H_r(t) of each state, r < N − |t|
     rows = range(k + 1)
+    if not k:
+        # no state, no composition: Φ is the rule's output (its log is left to BSeries.log,
+        # which runs on the integer kernel over QQ)
+        x_new, _ = run((), N, point)
+        return x_new.to_domain(dom), ()
     for n in range(1, N + 1):
         x_new, s_new = run(tuple(s.truncate(n) for s in S), n, point)
         xc = x_new.to_domain(dom).coeffs
