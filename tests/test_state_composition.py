@@ -152,3 +152,12 @@ def test_symbolic_beta_order_6_against_the_coordinate_engine(factory):
     coords = coordinate_modified_equation(factory(), loss, [x], order)
     assert is_zero(trees[0] - coords[0])
     assert not is_zero(trees[0].subs(bea.h, 0) - coords[0])  # the comparison sees h
+
+
+def test_ratfunc_examples_run():
+    import doctest
+
+    from bea.bseries import _ratfunc
+
+    failures, tried = doctest.testmod(_ratfunc)
+    assert tried >= 3 and failures == 0

@@ -411,7 +411,7 @@ def _solve(opt: Optimizer, N: int) -> tuple[BSeries, tuple[BSeries, ...]]:
     for j in range(k):
         probe = list(base)
         probe[j] = base[j] + unit
-        x1, s1 = run(tuple(probe))
+        x1, s1 = run(tuple(p.truncate(1) for p in probe), 1)  # A needs the tree • only
         A[0, j] = x1["[]"] - x0["[]"]
         for i in range(k):
             A[i + 1, j] = s1[i]["[]"] - s0[i]["[]"]
