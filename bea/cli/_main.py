@@ -633,7 +633,7 @@ def _timings_line(report) -> str:
 
 def _run_agreement(method, loss: _Loss, x0, orders, steps, horizon, progress: bool):
     _jax_x64()
-    import jax.numpy as jnp
+    import numpy as np
 
     import numerics
 
@@ -641,7 +641,7 @@ def _run_agreement(method, loss: _Loss, x0, orders, steps, horizon, progress: bo
     return numerics.agreement(
         method,
         problem,
-        jnp.asarray(x0, dtype=jnp.float64),
+        np.asarray(x0, dtype=np.float64),
         orders=tuple(orders),
         step_sizes=steps,
         horizon=horizon,
