@@ -54,6 +54,7 @@ __all__ = [
     "enable_persistent_cache",
     "export_store",
     "fingerprint",
+    "lowering_without_lapack",
     "persistent_cache_dir",
 ]
 
@@ -228,3 +229,29 @@ def export_store() -> ExportStore:
     """The store in ``<JAX cache dir>/bea-exported`` of the cache in use (None folder: off)."""
     directory = enable_persistent_cache()
     return ExportStore(None if directory is None else directory / "bea-exported")
+
+
+@contextlib.contextmanager
+def lowering_without_lapack(exported):
+    """Lower ``exported.call`` without loading LAPACK when its program calls none.
+
+    ``jax.export`` readies LAPACK for every CPU program it lowers, which imports
+    scipy (0.1-0.4 s, most of a warm sweep's set-up); a program whose serialised
+    StableHLO names no ``lapack`` target does not need it (JAX's own lowering
+    rules ready LAPACK for the programs that use it).
+    """
+    try:
+        from jax._src.export import _export
+
+        ready = _export._ensure_backends_initialized
+    except (ImportError, AttributeError):  # another jax: lower as it does
+        yield
+        return
+    if b"lapack" in exported.mlir_module_serialized:
+        yield
+        return
+    _export._ensure_backends_initialized = lambda platforms: None
+    try:
+        yield
+    finally:
+        _export._ensure_backends_initialized = ready

@@ -92,7 +92,7 @@ import numpy as np
 
 from bea import as_method
 
-from ._compile import KernelCache, enable_persistent_cache, export_store
+from ._compile import KernelCache, enable_persistent_cache, export_store, lowering_without_lapack
 from ._fields import Problem, SympyLoss, make_problem
 from ._report import Failure, Report
 
@@ -331,25 +331,32 @@ def _program_text(method, problem: Problem, orders, state_fn, dim: int) -> str |
     The jaxprs of what the kernel is built from besides the sweep machinery (the
     update rule's ``init`` and one ``update``, the modified fields of every
     order and the manifold start, at a traced h), with their constants; memory
-    addresses in printed function objects are dropped. Together with the solver
+    addresses in printed function objects are dropped. A field the problem
+    names itself (``Problem.field_text``: sympy losses) is named by that text
+    instead of being built and traced. Together with the solver
     settings, the lane shapes and ``numerics._compile.fingerprint()`` (versions
     and the source of bea and numerics) it keys the traced kernel on disk.
     """
 
-    def parts(x0, h):
-        init, update = _update_fn(method, problem.grads, h)
-        s0 = tuple(init(x0))
-        fields = [problem.field(p, h)(x0) for p in orders]
-        state = state_fn(x0, h) if state_fn is not None else ()
-        return s0, update(x0, s0), fields, state
+    try:  # a program that does not trace here is traced (and its error reported) later
+        named = {p: problem.field_text(p) for p in orders} if problem.field_text else {}
+        traced = [p for p in orders if named.get(p) is None]
 
-    try:
+        def parts(x0, h):
+            init, update = _update_fn(method, problem.grads, h)
+            s0 = tuple(init(x0))
+            fields = [problem.field(p, h)(x0) for p in traced]
+            state = state_fn(x0, h) if state_fn is not None else ()
+            return s0, update(x0, s0), fields, state
+
         closed = jax.make_jaxpr(parts)(
             jax.ShapeDtypeStruct((dim,), jnp.float64), jax.ShapeDtypeStruct((), jnp.float64)
         )
-    except Exception:  # a program that does not trace here is traced (and reported) later
+    except Exception:
         return None
     digest = hashlib.sha256(_ADDRESS.sub("", str(closed)).encode())
+    for p in orders:
+        digest.update(f"{p}:{named.get(p)}".encode())
     for c in closed.consts:
         a = np.asarray(c)
         digest.update(f"{a.dtype}{a.shape}".encode())
@@ -469,7 +476,8 @@ class _Runner:
             return got == avals and tuple(exported.platforms) == (platform,)
 
         exported = export_store().get_or_export(f"{self.stable}\n{avals}", export, fits)
-        return jax.jit(exported.call).lower(*placed)
+        with lowering_without_lapack(exported):
+            return jax.jit(exported.call).lower(*placed)
 
     def __call__(self, *args, timings: dict):
         placed = [self.put(a) for a in args]
