@@ -234,12 +234,18 @@ def _auto_transient(method, hls: Sequence[float], floor_rel: float) -> int:
     return math.ceil(math.log(floor_rel * 1e-3) / math.log(rho)) + 1
 
 
-def _nonfinite_start(problem: Problem, X0) -> str:
+def _compiled_call(fn, *args, options: dict | None = None):
+    """``jax.jit(fn)(*args)`` compiled with XLA ``options`` (None: JAX's defaults)."""
+    return jax.jit(fn).lower(*args).compile(compiler_options=options or None)(*args)
+
+
+def _nonfinite_start(problem: Problem, X0, options: dict | None = None) -> str:
     """Why no sweep can start at the starts X0 (a gradient not finite there), or "".
 
     The gradients at every start are evaluated in one compiled call.
     """
-    values = [np.asarray(v) for v in jax.jit(lambda X: [jax.vmap(g)(X) for g in problem.grads])(X0)]
+    values = _compiled_call(lambda X: [jax.vmap(g)(X) for g in problem.grads], X0, options=options)
+    values = [np.asarray(v) for v in values]
     for i, x in enumerate(np.asarray(X0)):
         for k in range(len(problem.grads)):
             value = values[k][i]
@@ -270,11 +276,15 @@ def _manifold_start(method, problem: Problem, max_nodes: int):
     return manifold_state(program, fields, max_nodes), ""
 
 
-def estimate_lambda_max(grads, x, iterations: int = 100, seed: int = 0) -> float:
+def estimate_lambda_max(
+    grads, x, iterations: int = 100, seed: int = 0, compiler_options: dict | None = None
+) -> float:
     """Largest |eigenvalue| of the Jacobian of Σ_k grads_k at ``x`` by power iteration.
 
     Uses Jacobian-vector products (``jax.jvp``; Hessian-vector products for a
-    gradient), never a matrix. For a loss, λmax of the Hessian ∇²L(x).
+    gradient), never a matrix. For a loss, λmax of the Hessian ∇²L(x). One
+    compiled program (``compiler_options``: XLA options for it, as in
+    ``agreement``).
     """
     grads = list(grads) if isinstance(grads, (list, tuple)) else [grads]
     x = x if isinstance(x, jax.Array) else np.asarray(x)  # the host's arrays go in as they are
@@ -294,7 +304,7 @@ def estimate_lambda_max(grads, x, iterations: int = 100, seed: int = 0) -> float
 
         return jax.lax.fori_loop(0, iterations, body, (v, jnp.zeros((), x.dtype)))[1]
 
-    return float(jax.jit(power)(x))
+    return float(_compiled_call(power, x, options=compiler_options))
 
 
 # ----------------------------------------------------------------------------
@@ -443,11 +453,12 @@ class _Runner:
     wrapper, so JAX's persistent cache serves the executable.
     """
 
-    def __init__(self, fn, devices, stable: str | None = None):
+    def __init__(self, fn, devices, stable: str | None = None, options: dict | None = None):
         from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
         self.devices = list(devices)
         self.stable = stable if len(self.devices) == 1 else None
+        self.options = dict(options) if options else None
         vf = jax.vmap(fn)
         if len(self.devices) == 1:
             self.fn = jax.jit(vf)
@@ -487,7 +498,7 @@ class _Runner:
             t = time.perf_counter()
             lowered = self._lower(placed)
             t_lowered = time.perf_counter()
-            compiled = self.compiled[shapes] = lowered.compile()
+            compiled = self.compiled[shapes] = lowered.compile(compiler_options=self.options)
             timings["trace"] = timings.get("trace", 0.0) + t_lowered - t
             timings["compile"] = timings.get("compile", 0.0) + time.perf_counter() - t_lowered
         t = time.perf_counter()
@@ -499,17 +510,17 @@ class _Runner:
 _KERNELS = KernelCache()
 
 
-def _runner(key, refs, make, devices, stable=None) -> tuple[_Runner, bool]:
+def _runner(key, refs, make, devices, stable=None, options=None) -> tuple[_Runner, bool]:
     """The cached runner for ``key`` (True) or a new one from ``make()`` (False).
 
     ``refs`` are the objects the key names by ``id``: kept alive with the entry.
     ``stable()``: the on-disk key of the program (see ``_Runner``), or None;
-    asked only for a new runner.
+    asked only for a new runner. ``options``: XLA compiler options.
     """
     hit = _KERNELS.get(key)
     if hit is not None:
         return hit[0], True
-    runner = _Runner(make(), devices, None if stable is None else stable())
+    runner = _Runner(make(), devices, None if stable is None else stable(), options)
     _KERNELS.put(key, (runner, refs))
     return runner, False
 
@@ -573,6 +584,7 @@ def agreement(
     device: str | None = None,
     devices=None,
     progress: bool = False,
+    compiler_options: dict | None = None,
 ) -> Report:
     """Measure how closely an optimizer's iterates follow its truncated modified flows.
 
@@ -646,6 +658,14 @@ def agreement(
         number of devices (or a list) to shard the lanes over.
     progress
         show a tqdm progress bar.
+    compiler_options
+        XLA compiler options for the sweep's compiled programs (None: JAX's
+        defaults), part of every cache key. On CPU,
+        ``{"xla_backend_optimization_level": 0}`` compiles the kernel about
+        40 % faster and runs it up to twice as slowly, and rounds a few
+        floating-point operations differently (errors agree to a few units in
+        the last place): worth it where compiling dominates, as for the small
+        problems of ``bea verify``.
 
     Returns
     -------
@@ -703,7 +723,9 @@ def agreement(
     lam = lambda_max
     if check_range and lam is None:
         try:
-            estimates = [estimate_lambda_max(problem.grads, x) for x in X0]
+            estimates = [
+                estimate_lambda_max(problem.grads, x, compiler_options=compiler_options) for x in X0
+            ]
             lam = float("nan") if any(not math.isfinite(v) for v in estimates) else max(estimates)
         except Exception as err:  # an estimate must not stop the sweep
             notes.append(f"lambda_max not estimated: {type(err).__name__}: {err}")
@@ -751,7 +773,7 @@ def agreement(
         "loss": loss.text() if isinstance(loss, SympyLoss) else problem.description,
         "starts": [[float(v) for v in np.asarray(f)] for f in flats],
     }
-    unusable = _nonfinite_start(problem, X0)
+    unusable = _nonfinite_start(problem, X0, compiler_options)
     if unusable:  # nothing can be measured from there: say so at once, run nothing
         return Report(
             errors={p: np.full(len(hs), np.nan) for p in orders},
@@ -795,6 +817,7 @@ def agreement(
         int(max_steps),
         state_fn is not None,
         tuple(str(d) for d in devs),
+        tuple(sorted((compiler_options or {}).items())),
     )
     refs = (method, solver, *problem.refs)
 
@@ -837,6 +860,7 @@ def agreement(
         lambda: kernels()[0],
         devs,
         lambda: stable("joint"),
+        compiler_options,
     )
     timings: dict[str, float] = {"trace": 0.0, "compile": 0.0, "run": 0.0}
     from tqdm.auto import tqdm
@@ -875,6 +899,7 @@ def agreement(
                 lambda p=p: kernels()[1](p),
                 devs,
                 lambda p=p: stable(f"single {p}"),
+                compiler_options,
             )
             y1, c1, s1 = runner(xK[idx], lane_h[idx], lane_T[idx], timings=timings)
             yT[p][redo], code[p][redo], nsteps[p][redo] = (

@@ -631,8 +631,13 @@ def _timings_line(report) -> str:
     )
 
 
+#: XLA options for the CLI's sweeps on CPU: their problems are small (a few variables), so
+#: compiling takes longer than running; level 0 compiles about 40 % faster (benchmarks/agreement.py)
+_CLI_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
+
+
 def _run_agreement(method, loss: _Loss, x0, orders, steps, horizon, progress: bool):
-    _jax_x64()
+    jax = _jax_x64()
     import numpy as np
 
     import numerics
@@ -646,6 +651,7 @@ def _run_agreement(method, loss: _Loss, x0, orders, steps, horizon, progress: bo
         step_sizes=steps,
         horizon=horizon,
         progress=progress,
+        compiler_options=_CLI_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None,
     )
 
 
