@@ -25,9 +25,14 @@ Design choices
   the devices), so further sweeps of the same problem with other step sizes
   or horizons neither trace nor compile; across processes JAX's persistent
   compilation cache (``numerics._compile``: ``<user cache>/bea/jax``,
-  ``BEA_JAX_CACHE=0`` switches it off) serves the compiled executable.
-  ``Report.timings`` separates ``trace`` (tracing and lowering), ``compile``
-  (XLA, or loading from the persistent cache) and ``run``.
+  ``BEA_JAX_CACHE=0`` switches it off) serves the compiled executable, and
+  the traced kernel itself is stored beside it with ``jax.export`` under text
+  that names the program in every process (``_program_text``), so a later
+  process neither traces the kernel nor imports diffrax. The curvature
+  estimate and the check of the start are one compiled call each.
+  ``Report.timings`` separates ``trace`` (tracing and lowering, or loading the
+  stored kernel), ``compile`` (XLA, or loading from the persistent cache) and
+  ``run``.
 * **Methods with state** (heavy ball, Nesterov, EMA momentum). The modified
   equation describes the *underlying one-step method*, whose iterates lie on
   an invariant manifold of (x, state). Starting from ``init(x0)`` puts the
