@@ -159,7 +159,7 @@ def fingerprint() -> str:
             except metadata.PackageNotFoundError:
                 version = "-"
             digest.update(f"{name}={version};".encode())
-        digest.update(f"x64={bool(jax.config.jax_enable_x64)};".encode())
+        digest.update(f"x64={bool(jax.config.jax_enable_x64)};".encode())  # type: ignore[attr-defined]
         for package in (Path(bea.__file__).parent, Path(__file__).parent):
             for path in sorted(package.rglob("*.py")):
                 digest.update(str(path.relative_to(package.parent)).encode())
