@@ -20,6 +20,7 @@ import sys
 import textwrap
 
 import diffrax
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -98,6 +99,17 @@ def test_a_damaged_file_is_replaced():
     assert path.read_bytes() != b"not a program"  # exported again, in its place
     for p in KW["orders"]:
         np.testing.assert_array_equal(again.errors[p], first.errors[p])
+
+
+def test_a_program_export_refuses_is_traced_as_before():
+    # a host callback in the loss: jax.export refuses it, the sweep lowers the kernel itself
+    def loss(x):
+        jax.debug.callback(lambda v: None, x)
+        return jnp.sum(jnp.log(jnp.cosh(x)))
+
+    before = set(_stored())
+    r = numerics.agreement(bea.gd(), loss, X0, **KW)
+    assert r.passed == {0: True, 1: True} and set(_stored()) == before
 
 
 def test_switched_off_nothing_is_stored(monkeypatch, tmp_path):
