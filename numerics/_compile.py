@@ -237,8 +237,9 @@ def lowering_without_lapack(exported):
 
     ``jax.export`` readies LAPACK for every CPU program it lowers, which imports
     scipy (0.1-0.4 s, most of a warm sweep's set-up); a program whose serialised
-    StableHLO names no ``lapack`` target does not need it (JAX's own lowering
-    rules ready LAPACK for the programs that use it).
+    StableHLO names no ``lapack`` target does not need it (a program that does
+    is lowered as JAX does it, and JAX readies LAPACK itself for the programs
+    it traces).
     """
     try:
         from jax._src.export import _export
