@@ -15,17 +15,19 @@ the λmax estimate and code generation), and the fitted slopes (expected 1, 2,
 3, 4). Timings are the best of ``--repeats`` calls.
 
 ``--cli`` instead times whole ``bea verify gd --loss logcosh`` and ``bea demo``
-processes (wall clock and CPU time, medians of ``--repeats`` runs, interleaved;
-CPU time moves less than wall time on a shared machine): *cold* with
-empty caches (a fresh ``BEA_CACHE_DIR`` and ``BEA_JAX_CACHE_DIR`` per run) and
-*warm* (the caches of a previous run). ``--compare PATH`` runs the same
-commands from another checkout (e.g. ``git worktree add /tmp/base <rev>``) in
-the same loop, for before/after figures measured side by side.
+processes, and ``import numerics`` next to ``import jax`` (wall clock and CPU
+time, medians of ``--repeats`` runs, interleaved; CPU time moves less than
+wall time on a shared machine): *cold* with empty caches (a fresh
+``BEA_CACHE_DIR`` and ``BEA_JAX_CACHE_DIR`` per run) and *warm* (the caches of
+a previous run: JAX's compilation cache, the stored sweep kernels and bea's
+symbolic cache). ``--before PATH`` runs the same commands from another
+checkout (e.g. ``git worktree add /tmp/base main``) in the same loop, with
+``PYTHONPATH`` set to it, for before/after figures measured side by side.
 
 Usage::
 
     python benchmarks/agreement.py [--device cpu|gpu] [--repeats 2]
-    python benchmarks/agreement.py --cli [--repeats 5] [--compare /tmp/base]
+    python benchmarks/agreement.py --cli [--repeats 3] [--before /tmp/base]
 """
 
 from __future__ import annotations
@@ -96,78 +98,38 @@ _COMMANDS = {
     "bea verify gd --loss logcosh": ["verify", "gd", "--loss", "logcosh"],
     "bea demo": ["demo", "--out-dir", "{tmp}/demo"],
 }
+_IMPORTS = {
+    "import jax": ["-c", "import jax"],
+    "import numerics": ["-c", "import numerics"],
+    "import numerics; .agreement": ["-c", "import numerics; numerics.agreement"],
+}
 
 
-def cli_rows(repeats: int, compare: str | None) -> None:
-    """Median wall and CPU time of whole CLI processes, cold and warm, here and in another tree."""
-    import resource
-    import statistics
-    import tempfile
-    import time
+def cli_rows(repeats: int, before: str | None) -> None:
+    """Median wall and CPU time of whole CLI processes, cold and warm, here and before."""
+    from _harness import cli_table
 
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    trees = [("this checkout", here)]
-    if compare:
-        trees.append(("compared", os.path.abspath(compare)))
-    times: dict = {}
-
-    def run(argv, env, root, tmp):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t = time.perf_counter()
-        out = subprocess.run(_cmd(argv, tmp), env=env, capture_output=True, cwd=root)
-        wall = time.perf_counter() - t
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if out.returncode != 0:
-            raise SystemExit(f"{argv} failed in {root}:\n{out.stderr.decode()[-2000:]}")
-        return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-
-    with tempfile.TemporaryDirectory() as tmp:
-        for r in range(repeats):
-            for k, (label, root) in enumerate(trees):
-                for name, argv in _COMMANDS.items():
-                    for state in ("cold", "warm"):
-                        cache = os.path.join(
-                            tmp, f"{state}-{k}" + (f"-{r}" if state == "cold" else "")
-                        )
-                        env = dict(os.environ, PYTHONPATH=root, BEA_CACHE_DIR=cache + "/bea")
-                        env["BEA_JAX_CACHE_DIR"] = cache + "/jax"
-                        env.pop("JAX_COMPILATION_CACHE_DIR", None)
-                        if state == "warm" and r == 0:  # fill the warm caches first
-                            run(argv, env, root, tmp)
-                        wall, cpu = run(argv, env, root, tmp)
-                        times.setdefault((label, name, state, "wall"), []).append(wall)
-                        times.setdefault((label, name, state, "cpu"), []).append(cpu)
-    print(f"whole processes, medians of {repeats} (interleaved): wall and CPU (user + system) s")
-    head = (
-        f"{'command':<30} {'checkout':<14} {'cold wall':>9} {'cold CPU':>9} "
-        f"{'warm wall':>9} {'warm CPU':>9}"
-    )
-    print(head)
-    print("-" * len(head))
-    for name in _COMMANDS:
-        for label, _ in trees:
-            cells = [
-                statistics.median(times[(label, name, state, kind)])
-                for state in ("cold", "warm")
-                for kind in ("wall", "cpu")
-            ]
-            print(f"{name:<30} {label:<14} " + " ".join(f"{c:>9.2f}" for c in cells))
-
-
-def _cmd(argv: list[str], tmp: str) -> list[str]:
-    return [sys.executable, "-m", "bea.cli", *(a.format(tmp=tmp) for a in argv)]
+    trees = [("after", here)]
+    if before:
+        trees.insert(0, ("before", os.path.abspath(before)))
+    cli_table(_COMMANDS, trees, repeats, plain=_IMPORTS)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu", help="jax platform: cpu or gpu")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=None, help="default 2; 3 with --cli")
     parser.add_argument("--cli", action="store_true", help="time whole CLI processes instead")
-    parser.add_argument("--compare", default=None, help="another checkout to time alongside")
+    parser.add_argument(
+        "--before", "--compare", default=None, help="another checkout to time alongside (--cli)"
+    )
     parser.add_argument("--worker-devices", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.repeats is None:
+        args.repeats = 3 if args.cli else 2
     if args.cli:
-        cli_rows(args.repeats, args.compare)
+        cli_rows(args.repeats, args.before)
         return
     if args.worker_devices is not None:
         worker(args.device, args.worker_devices, args.repeats)

@@ -1,50 +1,44 @@
-"""Wall time of ``bea demo`` against ``bea demo --fast``, side by side.
+"""Whole ``bea demo`` processes, cold and warm, before and after; and ``--fast`` beside them.
 
 Each run is a fresh process (``python -m bea.cli demo --out-dir TMP``, JAX
-start-up included), alternating the two variants so that both see the same
-machine load; the script prints every time and the medians and their ratio.
-``--fast`` derives and writes the same files but sweeps orders 0–2 on three
-step sizes instead of orders 0–3 on eight (``bea.cli._main._DEMO_FAST``).
+start-up included). *Cold*: empty caches (a fresh ``BEA_CACHE_DIR`` and
+``BEA_JAX_CACHE_DIR`` per run); *warm*: the caches of an earlier run (JAX's
+compilation cache, the stored sweep kernels, bea's symbolic cache). Wall and
+CPU (user + system) seconds, medians of ``--repeats`` runs, interleaved so that
+every variant sees the same load; on a shared machine the CPU figure is the
+steadier one. ``--fast`` derives and writes the same files but sweeps orders
+0–2 on three step sizes instead of orders 0–3 on eight
+(``bea.cli._main._DEMO_FAST``). ``--before PATH`` times another checkout (with
+``PYTHONPATH`` set to it) in the same loop.
 
 Usage::
 
-    python benchmarks/demo.py [--repeats 3]
+    python benchmarks/demo.py [--repeats 3] [--before /tmp/base]
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import subprocess
-import sys
-import tempfile
-import time
+import os
 
+from _harness import cli_table
 
-def once(fast: bool) -> float:
-    with tempfile.TemporaryDirectory() as out:
-        cmd = [sys.executable, "-m", "bea.cli", "demo", "--out-dir", out]
-        if fast:
-            cmd.append("--fast")
-        t = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True, timeout=600)
-        return time.perf_counter() - t
+_COMMANDS = {
+    "bea demo": ["demo", "--out-dir", "{tmp}/demo"],
+    "bea demo --fast": ["demo", "--fast", "--out-dir", "{tmp}/demo-fast"],
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--before", default=None, help="another checkout to time alongside")
     args = parser.parse_args()
-    times: dict[bool, list[float]] = {False: [], True: []}
-    for _ in range(args.repeats):
-        for fast in (False, True):
-            times[fast].append(once(fast))
-    for fast in (False, True):
-        shown = ", ".join(f"{t:.2f}" for t in times[fast])
-        label = "bea demo --fast" if fast else "bea demo       "
-        print(f"{label}  median {statistics.median(times[fast]):6.2f} s  ({shown})")
-    ratio = statistics.median(times[False]) / statistics.median(times[True])
-    print(f"default / fast: {ratio:.2f}x")
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    trees = [("after", here)]
+    if args.before:
+        trees.insert(0, ("before", os.path.abspath(args.before)))
+    cli_table(_COMMANDS, trees, args.repeats)
 
 
 if __name__ == "__main__":

@@ -40,11 +40,23 @@ True
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
+import tempfile
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["KernelCache", "enable_persistent_cache", "persistent_cache_dir"]
+__all__ = [
+    "ExportStore",
+    "KernelCache",
+    "enable_persistent_cache",
+    "export_store",
+    "fingerprint",
+    "lowering_without_lapack",
+    "persistent_cache_dir",
+]
 
 _OFF = frozenset({"0", "off", "false", "no"})
 _enabled: Path | None = None
@@ -120,3 +132,127 @@ class KernelCache:
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+_FINGERPRINT: str | None = None
+
+
+def fingerprint() -> str:
+    """Digest of what a traced sweep kernel depends on besides its key (see the module doc).
+
+    The versions of jax, jaxlib, diffrax, equinox and sympy, the float64
+    switch, and the contents of the ``.py`` files of ``bea`` and ``numerics``
+    (read once per process, a few milliseconds).
+    """
+    global _FINGERPRINT
+    if _FINGERPRINT is None:
+        from importlib import metadata
+
+        import jax
+
+        import bea
+
+        digest = hashlib.sha256()
+        for name in ("jax", "jaxlib", "diffrax", "equinox", "sympy"):
+            try:
+                version = metadata.version(name)
+            except metadata.PackageNotFoundError:
+                version = "-"
+            digest.update(f"{name}={version};".encode())
+        digest.update(f"x64={bool(jax.config.jax_enable_x64)};".encode())  # type: ignore[attr-defined]
+        for package in (Path(bea.__file__).parent, Path(__file__).parent):
+            for path in sorted(package.rglob("*.py")):
+                digest.update(str(path.relative_to(package.parent)).encode())
+                digest.update(path.read_bytes())
+        _FINGERPRINT = digest.hexdigest()
+    return _FINGERPRINT
+
+
+class ExportStore:
+    """Traced kernels on disk, exported with ``jax.export`` (see the module doc).
+
+    ``get_or_export(key, export, check)``: the ``jax.export.Exported`` stored
+    under ``key`` (any text that names the program in every process alike),
+    or ``export()``'s, which is then stored. ``check(exported)`` returns False
+    for a program that does not fit (other argument shapes): it is replaced.
+    Without a directory (``BEA_JAX_CACHE=0``) or without ``flatbuffers``,
+    ``export()`` is returned and nothing is stored.
+    """
+
+    def __init__(self, directory: Path | None):
+        self.directory = directory
+
+    def path(self, key: str) -> Path | None:
+        if self.directory is None:
+            return None
+        name = hashlib.sha256(f"{fingerprint()}\n{key}".encode()).hexdigest()
+        return self.directory / f"{name}.jaxexport"
+
+    def get_or_export(self, key: str, export: Callable, check: Callable):
+        from jax import export as jax_export
+
+        path = self.path(key)
+        if path is not None and path.is_file():
+            try:
+                found = jax_export.deserialize(bytearray(path.read_bytes()))
+                if check(found):
+                    return found
+            except (ImportError, OSError):
+                return export()
+            except Exception:  # an unreadable or foreign file: replaced below
+                pass
+        exported = export()
+        if path is None:
+            return exported
+        try:
+            blob = exported.serialize()
+        except ImportError:  # serialisation needs flatbuffers
+            return exported
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".jaxexport")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(blob)
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+        except OSError:
+            return exported  # an unusable folder only costs the store
+        # the program as a later process will read it: one lowering for both
+        return jax_export.deserialize(bytearray(blob))
+
+
+def export_store() -> ExportStore:
+    """The store in ``<JAX cache dir>/bea-exported`` of the cache in use (None folder: off)."""
+    directory = enable_persistent_cache()
+    return ExportStore(None if directory is None else directory / "bea-exported")
+
+
+@contextlib.contextmanager
+def lowering_without_lapack(exported):
+    """Lower ``exported.call`` without loading LAPACK when its program calls none.
+
+    ``jax.export`` readies LAPACK for every CPU program it lowers, which imports
+    scipy (0.1-0.4 s, most of a warm sweep's set-up); a program whose serialised
+    StableHLO names no ``lapack`` target does not need it (a program that does
+    is lowered as JAX does it, and JAX readies LAPACK itself for the programs
+    it traces).
+    """
+    try:
+        from jax._src.export import _export
+
+        ready = _export._ensure_backends_initialized
+    except (ImportError, AttributeError):  # another jax: lower as it does
+        yield
+        return
+    if b"lapack" in exported.mlir_module_serialized:
+        yield
+        return
+    _export._ensure_backends_initialized = lambda platforms: None
+    try:
+        yield
+    finally:
+        _export._ensure_backends_initialized = ready

@@ -137,6 +137,9 @@ class Problem:
     ``key``: what identifies the problem's functions (sympy expressions, or the
     ids of the user's functions, kept alive in ``refs``), for caching the
     compiled sweep kernels of a process.
+    ``field_text(order)``: text naming ``field(order, ·)`` in every process
+    alike without building it (sympy losses: the loss and the exact
+    coefficients), or None: the sweep then names the field by its jaxpr.
     """
 
     grads: list[Callable]
@@ -145,6 +148,7 @@ class Problem:
     description: str = ""
     key: tuple = ()
     refs: tuple = ()
+    field_text: Callable[[int], str | None] | None = None
 
 
 def _flat(fn, unravel):
@@ -267,7 +271,18 @@ class SympyLoss:
             tuple(v.name for v in self.flat_variables),
             None if self.groups is None else tuple(len(g) for g in self.groups),
         )
-        return Problem(grads, make, description=f"sympy loss {self.loss}", key=key)
+
+        def field_text(order: int) -> str | None:
+            # the field is lambdify(modified_equation(method, order).on(loss)): named by the
+            # loss and the exact coefficients (the code that joins them is in the fingerprint)
+            me = bea.modified_equation(method, order)
+            if type(me) is not bea.ModifiedEquation:  # other results: named by their jaxpr
+                return None
+            return repr((key, order, [(repr(t), str(c)) for t, c in me]))
+
+        return Problem(
+            grads, make, description=f"sympy loss {self.loss}", key=key, field_text=field_text
+        )
 
     # -- mpmath -----------------------------------------------------------------
     def mp_gradients(self) -> list[Callable]:
@@ -380,4 +395,5 @@ def make_problem(method, loss, params0, *, grads=None, field=None) -> tuple[Prob
         (jnp.shape(a), str(jnp.result_type(a))) for a in jax.tree_util.tree_leaves(params0)
     )
     key = (*key, str(structure), shapes)
-    return Problem(g_list, f_make, unravel, desc, key=key, refs=refs), flat0
+    text = base.field_text if isinstance(loss, SympyLoss) else None
+    return Problem(g_list, f_make, unravel, desc, key=key, refs=refs, field_text=text), flat0

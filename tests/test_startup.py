@@ -72,3 +72,26 @@ def test_the_catalog_names_resolve():
     for name in catalog.__all__:
         assert isinstance(getattr(catalog, name), type(lambda: None))
     assert sorted(catalog.__all__) == catalog.__all__
+
+
+def test_import_numerics_is_light_and_loads_names_on_use():
+    # ``import numerics`` costs no more than JAX's own import (issue 16): nothing heavy loads
+    # until a name is used
+    assert _loaded("import numerics") == dict.fromkeys(HEAVY, False)
+    used = _loaded("import numerics\nnumerics.agreement")
+    assert used["jax"] and used["sympy"]
+
+
+def test_the_numerics_lazy_exports_match_the_typed_reexports():
+    import numerics
+
+    tree = ast.parse((ROOT / "numerics" / "__init__.py").read_text())
+    typed = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            for alias in node.names:
+                typed[alias.asname or alias.name] = "." + (node.module or alias.name)
+    assert typed == numerics._EXPORTS
+    for name in numerics.__all__:
+        assert getattr(numerics, name) is not None
+    assert set(dir(numerics)) >= set(numerics.__all__)

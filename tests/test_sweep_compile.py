@@ -93,3 +93,18 @@ def test_persistent_cache_in_a_fresh_process(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.strip().splitlines()[-1])["dir"] == "None"
     assert not off.exists()
+
+
+def test_compiler_options_compile_their_own_kernel():
+    # options are part of the kernel's key: level 0 compiles anew and agrees with the default
+    # kernel to rounding (a few units in the last place of x, far below the errors measured)
+    kw = dict(orders=(0, 1), step_sizes=[0.2, 0.1, 0.05], check_range=False)
+    x0 = jnp.array([0.7, -0.4])
+    default = numerics.agreement(bea.gd(), _loss, x0, **kw)
+    fast = numerics.agreement(
+        bea.gd(), _loss, x0, compiler_options={"xla_backend_optimization_level": 0}, **kw
+    )
+    assert fast.timings["compile"] > 0  # not the default kernel again
+    for p in (0, 1):
+        np.testing.assert_allclose(fast.errors[p], default.errors[p], rtol=0, atol=1e-14)
+    assert fast.passed == default.passed

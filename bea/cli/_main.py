@@ -631,9 +631,14 @@ def _timings_line(report) -> str:
     )
 
 
+#: XLA options for the CLI's sweeps on CPU: their problems are small (a few variables), so
+#: compiling takes longer than running; level 0 compiles about 40 % faster (benchmarks/agreement.py)
+_CLI_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
+
+
 def _run_agreement(method, loss: _Loss, x0, orders, steps, horizon, progress: bool):
-    _jax_x64()
-    import jax.numpy as jnp
+    jax = _jax_x64()
+    import numpy as np
 
     import numerics
 
@@ -641,11 +646,12 @@ def _run_agreement(method, loss: _Loss, x0, orders, steps, horizon, progress: bo
     return numerics.agreement(
         method,
         problem,
-        jnp.asarray(x0, dtype=jnp.float64),
+        np.asarray(x0, dtype=np.float64),
         orders=tuple(orders),
         step_sizes=steps,
         horizon=horizon,
         progress=progress,
+        compiler_options=_CLI_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None,
     )
 
 
@@ -742,7 +748,7 @@ _DEMO_FAST: tuple[tuple[int, ...], tuple[float, ...] | None] = ((0, 1, 2), (0.2,
 
 
 def _cmd_demo(args, hyper) -> int:
-    _jax_x64()
+    jax = _jax_x64()
     import jax.numpy as jnp
 
     import bea
@@ -774,7 +780,7 @@ def _cmd_demo(args, hyper) -> int:
     exec(compile(written[1].read_text(), str(written[1]), "exec"), namespace)
     h_value, x0 = 0.1, list(builtin.x0)
     generated = namespace["modified_loss"](lambda p: jnp.sum(jnp.log(jnp.cosh(p))), h_value)
-    got = float(generated(jnp.asarray(x0)))
+    got = float(jax.jit(generated)(jnp.asarray(x0)))  # one compiled call, not op by op
     exact_expr = bea.modified_loss(gd, order=1).on(loss.loss_for(gd), loss.flat)
     exact = float(exact_expr.subs({bea.h: h_value, **dict(zip(loss.flat, x0))}))
     print(
