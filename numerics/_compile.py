@@ -54,7 +54,6 @@ __all__ = [
     "enable_persistent_cache",
     "export_store",
     "fingerprint",
-    "lowering_without_lapack",
     "persistent_cache_dir",
 ]
 
@@ -72,6 +71,45 @@ def persistent_cache_dir() -> Path | None:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("bea")) / "jax"
+
+
+def _compiled_files(directory: Path | None) -> list[Path]:
+    """Regular files (no links) of JAX's cache folder and its ``bea-exported`` store."""
+    files: list[Path] = []
+    for folder in () if directory is None else (directory, directory / "bea-exported"):
+        if folder.is_symlink() or not folder.is_dir():
+            continue
+        files.extend(p for p in folder.iterdir() if p.is_file() and not p.is_symlink())
+    return files
+
+
+def compiled_cache_info() -> dict:
+    """``{"directory", "files", "bytes"}`` of the compiled-program cache (bea's own folder)."""
+    directory = persistent_cache_dir()
+    files = _compiled_files(directory)
+    size = 0
+    for f in files:
+        with contextlib.suppress(OSError):
+            size += f.stat().st_size
+    return {
+        "directory": None if directory is None else str(directory),
+        "files": len(files),
+        "bytes": size,
+    }
+
+
+def clear_compiled_cache() -> int:
+    """Remove the compiled programs and stored kernels in bea's folder; the number removed.
+
+    Only bea's own folder (``BEA_JAX_CACHE_DIR`` or the user cache folder) is
+    touched, never a JAX cache directory configured elsewhere.
+    """
+    removed = 0
+    for f in _compiled_files(persistent_cache_dir()):
+        with contextlib.suppress(OSError):
+            f.unlink()
+            removed += 1
+    return removed
 
 
 def enable_persistent_cache() -> Path | None:
@@ -229,30 +267,3 @@ def export_store() -> ExportStore:
     """The store in ``<JAX cache dir>/bea-exported`` of the cache in use (None folder: off)."""
     directory = enable_persistent_cache()
     return ExportStore(None if directory is None else directory / "bea-exported")
-
-
-@contextlib.contextmanager
-def lowering_without_lapack(exported):
-    """Lower ``exported.call`` without loading LAPACK when its program calls none.
-
-    ``jax.export`` readies LAPACK for every CPU program it lowers, which imports
-    scipy (0.1-0.4 s, most of a warm sweep's set-up); a program whose serialised
-    StableHLO names no ``lapack`` target does not need it (a program that does
-    is lowered as JAX does it, and JAX readies LAPACK itself for the programs
-    it traces).
-    """
-    try:
-        from jax._src.export import _export
-
-        ready = _export._ensure_backends_initialized
-    except (ImportError, AttributeError):  # another jax: lower as it does
-        yield
-        return
-    if b"lapack" in exported.mlir_module_serialized:
-        yield
-        return
-    _export._ensure_backends_initialized = lambda platforms: None
-    try:
-        yield
-    finally:
-        _export._ensure_backends_initialized = ready

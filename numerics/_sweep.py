@@ -97,7 +97,7 @@ import numpy as np
 
 from bea import as_method
 
-from ._compile import KernelCache, enable_persistent_cache, export_store, lowering_without_lapack
+from ._compile import KernelCache, enable_persistent_cache, export_store
 from ._fields import Problem, SympyLoss, make_problem
 from ._report import Failure, Report
 
@@ -496,8 +496,7 @@ class _Runner:
         except Exception:  # a program jax.export cannot take (host callbacks, ...): as before
             self.stable = None
             return self.fn.lower(*placed)
-        with lowering_without_lapack(exported):
-            return jax.jit(exported.call).lower(*placed)
+        return jax.jit(exported.call).lower(*placed)
 
     def __call__(self, *args, timings: dict):
         placed = [self.put(a) for a in args]

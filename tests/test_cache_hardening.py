@@ -323,3 +323,27 @@ def test_fuzz_corrupted_entries_never_give_a_wrong_answer(cache_dir, reference, 
         path.write_bytes(bytes(raw))
     assert _derive(None) == reference
     assert _derive(False) == reference  # whatever happened, the entry is valid again
+
+
+def test_cli_cache_clear_removes_compiled_programs_only_in_beas_folder(
+    tmp_path, monkeypatch, capsys
+):
+    jax_dir = tmp_path / "jax"
+    (jax_dir / "bea-exported").mkdir(parents=True)
+    (jax_dir / "jit_kernel-abc-cache").write_bytes(b"x" * 10)
+    (jax_dir / "bea-exported" / "kernel.bin").write_bytes(b"y" * 5)
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(b"z")
+    (jax_dir / "link.bin").symlink_to(outside)
+    monkeypatch.setenv("BEA_JAX_CACHE_DIR", str(jax_dir))
+    assert main(["cache", "info", "--format", "json"]) == 0
+    compiled = json.loads(capsys.readouterr().out)["compiled"]
+    assert compiled == {"directory": str(jax_dir), "files": 2, "bytes": 15}
+    assert main(["cache", "clear"]) == 0
+    assert f"removed 2 compiled program(s) from {jax_dir}" in capsys.readouterr().out
+    assert outside.read_bytes() == b"z" and (jax_dir / "link.bin").is_symlink()
+    assert main(["cache", "info"]) == 0
+    assert "compiled   0 file(s), 0 bytes" in capsys.readouterr().out
+    monkeypatch.setenv("BEA_JAX_CACHE", "0")
+    assert main(["cache", "info"]) == 0
+    assert "compiled   off (BEA_JAX_CACHE=0)" in capsys.readouterr().out

@@ -817,16 +817,23 @@ def _cmd_demo(args, hyper) -> int:
 
 
 def _cmd_cache(args, hyper) -> int:
+    from numerics._compile import clear_compiled_cache, compiled_cache_info
+
     from .._cache import default_cache
 
     cache = default_cache()
     if args.action == "clear":
         removed = cache.clear()
         print(f"removed {removed} file(s) from {cache.directory}")
+        compiled = compiled_cache_info()["directory"]
+        removed = clear_compiled_cache()
+        if compiled is not None:
+            print(f"removed {removed} compiled program(s) from {compiled}")
         return 0
     info = cache.info()
+    compiled = compiled_cache_info()
     if args.format == "json":
-        print(json.dumps(info, indent=2))
+        print(json.dumps({**info, "compiled": compiled}, indent=2))
         return 0
     state = "on" if info["active"] else "off (BEA_CACHE=0)" if not info["enabled"] else "unusable"
     where = "from BEA_CACHE_DIR" if os.environ.get("BEA_CACHE_DIR") else "set BEA_CACHE_DIR to move"
@@ -838,6 +845,13 @@ def _cmd_cache(args, hyper) -> int:
     if info["other"]:
         print(
             f"other      {info['other']} (not regular files; 'clear' removes all but directories)"
+        )
+    if compiled["directory"] is None:
+        print("compiled   off (BEA_JAX_CACHE=0)")
+    else:
+        print(
+            f"compiled   {compiled['files']} file(s), {compiled['bytes']} bytes in "
+            f"{compiled['directory']} (JAX programs and stored sweep kernels; 'clear' removes them)"
         )
     return 0
 
@@ -1068,10 +1082,12 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, dict[str, bool]]]:
     # cache
     ca = command(
         "cache",
-        "show or clear the disk cache of derivations",
+        "show or clear the disk caches of derivations and compiled sweeps",
         "Show where the disk cache of high-order derivations lives and what it holds\n"
         "(info), or remove its files (clear). BEA_CACHE_DIR moves it; BEA_CACHE=0\n"
-        "turns it off. Invalid entries are detected, removed and recomputed on read.",
+        "turns it off. Invalid entries are detected, removed and recomputed on read.\n"
+        "The compiled JAX programs and stored sweep kernels (BEA_JAX_CACHE_DIR;\n"
+        "BEA_JAX_CACHE=0 turns them off) are listed and cleared with it.",
         "  bea cache info\n  bea cache info --format json\n  bea cache clear",
         _cmd_cache,
     )
