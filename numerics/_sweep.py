@@ -524,6 +524,7 @@ def agreement(
     field=None,
     transient: int | None = None,
     start: str = "manifold",
+    state: Callable | None = None,
     lambda_max: float | None = None,
     check_range: bool = True,
     solver="dopri8",
@@ -589,6 +590,11 @@ def agreement(
         names the start used; "transient": start at
         init(params0) and discard the transient (the measured part then
         starts at a different point for each h).
+    state
+        ``state(x, h) -> tuple``: the state to start from at the flat start
+        x and step size h (JAX-traceable), overriding ``start``; for a
+        closed-form invariant manifold, e.g. ``MuonModifiedEquation.jax_state``
+        (``Report.start`` is then "given (state=)").
     lambda_max
         largest Hessian eigenvalue, for the range check; default
         estimated by power iteration at the start(s) (a non-finite value
@@ -739,16 +745,24 @@ def agreement(
     hls = [float(hv * lam) for hv in hs] if lam is not None else []
     hls = [v for v in hls if _in_range(method, v)[0]]
     state_fn, start_used, start_note = None, "", ""
-    has_state = len(linear_multipliers(method, 0.0)) > 1
-    if has_state and start == "manifold":
-        state_fn, start_used, start_note = _manifold_start(method, problem, loss, max(orders))
+    if state is not None:
+        if not callable(state):
+            raise TypeError(f"state must be a function (x, h) -> tuple of arrays, got {state!r}")
+        state_fn, start_used = state, "given (state=)"
+        start_note = "the iteration starts from the given state(x0, h)"
+    elif len(linear_multipliers(method, 0.0)) > 1:  # a method with state
+        if start == "manifold":
+            state_fn, start_used, start_note = _manifold_start(method, problem, loss, max(orders))
+            if state_fn is None:
+                notes.append(start_note)
         if state_fn is None:
-            notes.append(start_note)
-    if has_state and state_fn is None:
-        start_used = "transient"
+            start_used = "transient"
     if transient is None:
-        auto = _auto_transient(method, hls, EPS64)  # also checks that the parasitic modes decay
-        transient = 0 if state_fn is not None else auto
+        if state is not None:
+            transient = 0
+        else:
+            auto = _auto_transient(method, hls, EPS64)  # also checks the parasitic modes decay
+            transient = 0 if state_fn is not None else auto
     transient = int(transient)
     solver_key = solver.lower() if isinstance(solver, str) else id(solver)
     solver = _solver(solver)
@@ -762,10 +776,10 @@ def agreement(
         float(rtol),
         float(atol),
         int(max_steps),
-        state_fn is not None,
+        (start_used, id(state)) if state_fn is not None else None,
         tuple(str(d) for d in devs),
     )
-    refs = (method, solver, *problem.refs)
+    refs = (method, solver, state, *problem.refs)
 
     def kernels():
         return _kernels(method, problem, orders, solver, rtol, atol, max_steps, state_fn)
