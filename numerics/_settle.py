@@ -129,7 +129,10 @@ def coordinate_state(method, loss, order: int) -> Callable:
     (Array([4.8], dtype=float32),)
     """
     variables = list(loss.flat_variables)
-    maps = bea.modified_equation(method, order).state_maps(loss.losses[0], variables)
+    me = bea.modified_equation(method, order)
+    if not isinstance(me, bea.AdaptiveModifiedEquation):
+        raise TypeError(f"coordinate_state takes a coordinate-wise method, got {method!r}")
+    maps = me.state_maps(loss.losses[0], variables)
     args = [*variables, bea.h]
     fns = [sp.lambdify(args, list(m), modules="jax", cse=True) for m in maps]
 

@@ -98,20 +98,30 @@ def _solve_affine(residual, n_unknowns: int, what: str) -> list:
     return z
 
 
-def pointwise_map(opt, loss, variables, point, w=None) -> tuple[list, list]:
-    """(x_new coefficients [x0 + …, c_1, c_2] per coordinate, state values s_0(x0)).
+def pointwise_map(opt, loss, variables, point, ws=None) -> tuple[list, list]:
+    """([x_new coefficients per w], state values s_0(x0)).
 
-    x_new(h) = Φ(x0 + h·w) through h² (``w`` None: w = 0), the rule's iterate
-    from the point x0 + h·w with its state on the invariant manifold; exact
-    numbers (rationals and square roots of rationals for Muon). See the
-    module docstring.
+    For each w in ``ws`` (default: [0]) x_new(h) = Φ(x0 + h·w) through h²,
+    as [[x0_r + …, c_1r, c_2r] per coordinate r]: the rule's iterate from the
+    point x0 + h·w with its state on the invariant manifold; exact numbers
+    (rationals and square roots of rationals for Muon). See the module
+    docstring.
     """
     variables = tuple(as_variables(variables))
     x0 = [exact(v) for v in point]
     d = len(variables)
     if len(x0) != d:
         raise ValueError(f"expected a point with {d} coordinates, got {len(x0)}")
-    w = [S.Zero] * d if w is None else [exact(v) for v in w]
+    ws = [[S.Zero] * d] if ws is None else [[exact(v) for v in w] for w in ws]
+    s0, J, k = _stationary(opt, loss, variables, x0)
+    h = sympy.Dummy("h")
+    run2 = _runner(opt, loss, variables, 2, h, h)
+    return [_map_at(opt, run2, x0, w, s0, J, k, d) for w in ws], s0
+
+
+def _stationary(opt, loss, variables, x0):
+    """(s_0(x0), J = ∇s_0(x0) as J[i][r][q], number of states k): stage 1."""
+    d = len(x0)
     tau, h = sympy.Dummy("tau"), sympy.Dummy("h")
     k = len(tuple(opt.init(HPoint._raw([[v] for v in x0], variables, h, 0, None))))
     if k == 0:
@@ -141,8 +151,10 @@ def pointwise_map(opt, loss, variables, point, w=None) -> tuple[list, list]:
         for i in range(k):
             for r in range(d):
                 J[i][r][q] = z[i * d + r]
-    # 2. the map through h² at x0 + h w
-    run2 = _runner(opt, loss, variables, 2, h, h)
+    return s0, J, k
+
+
+def _map_at(opt, run2, x0, w, s0, J, k, d) -> list:
     x_rows = [[x0[r], w[r], S.Zero] for r in range(d)]
 
     def states(sigma1, sigma2):
@@ -169,20 +181,27 @@ def pointwise_map(opt, loss, variables, point, w=None) -> tuple[list, list]:
             f"{opt!r}: the h² term of the update depends on the state's h² term; the pointwise "
             "expansion needs x_new = x − h·(…) (use bea.modified_equation(opt, p).on(...))"
         )
-    coeffs = [[sympy.radsimp(c) for c in row] for row in x_new]
-    return coeffs, s0
+    return [[sympy.radsimp(c) for c in row] for row in x_new]
 
 
 def pointwise_field(opt, loss, variables, point) -> tuple[list, list]:
-    """(f_0, f_1) at ``point``: f̃ = f_0 + h f_1 + O(h²), from ``pointwise_map`` twice.
+    """(f_0, f_1) at ``point``: f̃ = f_0 + h f_1 + O(h²), from the map at x0 and x0 + h·φ_1.
 
-    f_0 = φ_1(x0), f_1 = φ_2 − ½(∇φ_1)φ_1, the second from the map at
-    x0 + h·φ_1 (its h² coefficient is φ_2 + (∇φ_1)φ_1).
+    f_0 = φ_1(x0), f_1 = φ_2 − ½(∇φ_1)φ_1: the map at x0 + h·φ_1 has the h²
+    coefficient φ_2 + (∇φ_1)φ_1 (one stage 1 serves both maps).
     """
-    at, _ = pointwise_map(opt, loss, variables, point)
+    variables = tuple(as_variables(variables))
+    x0 = [exact(v) for v in point]
+    d = len(variables)
+    if len(x0) != d:
+        raise ValueError(f"expected a point with {d} coordinates, got {len(x0)}")
+    s0, J, k = _stationary(opt, loss, variables, x0)
+    h = sympy.Dummy("h")
+    run2 = _runner(opt, loss, variables, 2, h, h)
+    at = _map_at(opt, run2, x0, [S.Zero] * d, s0, J, k, d)
     phi1 = [row[1] for row in at]
     phi2 = [row[2] for row in at]
-    along, _ = pointwise_map(opt, loss, variables, point, w=phi1)
+    along = _map_at(opt, run2, x0, phi1, s0, J, k, d)
     drift = [sympy.radsimp(row[2] - p2) for row, p2 in zip(along, phi2)]
     f1 = [sympy.radsimp(p2 - drift_r / 2) for p2, drift_r in zip(phi2, drift)]
     return phi1, f1

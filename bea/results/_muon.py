@@ -228,13 +228,38 @@ class MuonModifiedEquation(Result):
 
     # -- arrays (JAX) ----------------------------------------------------------------
     def _p_jax(self):
+        """P on flat arrays with matrix products (one small graph for jit and jvp).
+
+        The same map as the rule's (which works entry by entry): NS with the
+        reference coefficients on the normalised (transposed, if tall) matrix,
+        or the polar factor UVᵀ of the SVD; then the √max(1, rows/cols) scale.
+        """
         import jax.numpy as jnp
 
-        hyper = self.hyper
+        from ..methods._training import NS_COEFFICIENTS
+
+        rows, cols = int(self.hyper["rows"]), int(self.hyper["cols"])
+        steps, polar = int(self.hyper["ns_steps"]), bool(self.hyper["polar"])
+        eps = float(exact(self.hyper["eps"]))
+        a, b, c = (float(v) for v in NS_COEFFICIENTS)
+        tall = rows > cols
+        scale = (rows / cols) ** 0.5 if tall else 1.0
 
         def P(u):
-            out, _ = _direction(hyper, list(jnp.unstack(u)), None, False, jnp)
-            return jnp.stack(out)
+            G = u.reshape(rows, cols)
+            if tall:
+                G = G.T
+            if polar:
+                U, _, Vt = jnp.linalg.svd(G / jnp.sqrt(jnp.sum(G * G)), full_matrices=False)
+                X = U @ Vt
+            else:
+                X = G / (jnp.sqrt(jnp.sum(G * G)) + eps)
+                for _ in range(steps):
+                    A = X @ X.T
+                    X = a * X + (b * A + c * (A @ A)) @ X
+            if tall:
+                X = X.T
+            return scale * X.reshape(-1)
 
         return P
 
@@ -289,7 +314,7 @@ class MuonField:
     Exact at rational points: numbers in ℚ(√r), r = ‖∇L‖²_F.
     """
 
-    def __init__(self, equation: MuonModifiedEquation, loss, variables, h) -> None:
+    def __init__(self, equation: MuonModifiedEquation, loss: Any, variables: Any, h: Any) -> None:
         self.equation = equation
         self.loss = loss
         self.variables = tuple(variables)
