@@ -129,6 +129,12 @@ def test_closed_form_bad_input():
         me.on(xs[0] ** 2, xs[:3])
     with pytest.raises(ValueError, match="vanishes"):
         me.on(sum(v**2 for v in xs), xs)([0, 0, 0, 0])
+    symbolic = bea.MuonModifiedEquation(bea.optimizers.muon((2, 2), sp.Symbol("beta")))
+    assert symbolic.coefficient == sp.cancel(
+        sp.Symbol("beta") ** 2 / (1 - sp.Symbol("beta")) + R(1, 2)
+    )
+    with pytest.raises(ValueError, match="numeric hyperparameters"):
+        symbolic.jax_field(loss, 0.01)
 
 
 def _sweep(opt, field_eq, state):

@@ -227,6 +227,14 @@ class MuonModifiedEquation(Result):
         return MuonField(self, loss, variables, h or _default_h)
 
     # -- arrays (JAX) ----------------------------------------------------------------
+    def _numeric(self, what: str) -> None:
+        names = sorted(str(v) for v in self.coefficient.free_symbols)
+        if names:
+            raise ValueError(
+                f"{what} needs numeric hyperparameters, got the symbols {names}: build it from "
+                "bea.optimizers.muon(shape, beta=0.95)"
+            )
+
     def _p_jax(self):
         """P on flat arrays with matrix products (one small graph for jit and jvp).
 
@@ -271,6 +279,7 @@ class MuonModifiedEquation(Result):
         """
         import jax
 
+        self._numeric("jax_field")
         P = self._p_jax()
         grad = jax.grad(loss)
         k = float(self.coefficient)
@@ -294,6 +303,7 @@ class MuonModifiedEquation(Result):
         """
         import jax
 
+        self._numeric("jax_state")
         P = self._p_jax()
         grad = jax.grad(loss)
         w = float(1 / (1 - self.beta))
