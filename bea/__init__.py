@@ -55,6 +55,8 @@ _EXPORTS: dict[str, str] = {
     "ModifiedLoss": ".results._loss",
     "modifying_integrator": "._dispatch",
     "ModifyingField": ".results._equation",
+    "MuonField": ".results._muon",
+    "MuonModifiedEquation": ".results._muon",
     "NoiseModel": ".methods._base",
     "Optimizer": ".methods._programs",
     "optimizer": ".methods._programs",
@@ -147,6 +149,8 @@ if TYPE_CHECKING:
     from .results._equation import ModifiedEquation as ModifiedEquation
     from .results._equation import ModifyingField as ModifyingField
     from .results._loss import ModifiedLoss as ModifiedLoss
+    from .results._muon import MuonField as MuonField
+    from .results._muon import MuonModifiedEquation as MuonModifiedEquation
     from .stochastic._malladi import AdaptiveSDE as AdaptiveSDE
     from .stochastic._malladi import AdaptiveSDEOnProblem as AdaptiveSDEOnProblem
     from .stochastic._malladi import ScaledGradientOracle as ScaledGradientOracle

@@ -12,8 +12,14 @@ remainder. Cases:
 * coordinate-wise and scheduled entries (Lion, normalised SAM and GD, AdamW,
   GD with a schedule η(t)) on a 2-D quartic, orders 1–3: the time of
   ``modified_equation(opt, p).on(loss, variables)``; Muon 2×2 (polar factor)
-  at order 1; Adam's order-2 field on a generic loss in d = 3 with symbolic
-  β's and ε (target ≤ 10 s);
+  at order 1 through that generic engine; Adam's order-2 field on a generic
+  loss in d = 3 with symbolic β's and ε (target ≤ 10 s);
+* Muon 2×2 order 1 (reference Muon: five Newton–Schulz steps, β = 1/2; and
+  the polar factor): the closed form ``bea.MuonModifiedEquation`` evaluated
+  exactly at a rational point (``muon_2x2_closed``, ``muon_2x2_polar_closed``),
+  and its oracle, the raw rule expanded at that point with the state on the
+  invariant manifold (``muon_2x2_pointwise``, ``bea.coordinates._pointwise``);
+  CPU time (``time.process_time``), the machine being shared;
 * heavy ball with a momentum schedule β(t) = b(t) (an undefined function) on
   the 2-D quartic, orders 1–3: the tree engine with moving coefficients
   (``.on``) and, side by side, the coordinate map on (x, t) (``.on_coordinates``).
@@ -65,6 +71,9 @@ COORDINATE_CASES = (
     "gd_schedule",
     "adam_d3",
     "muon_2x2",
+    "muon_2x2_closed",
+    "muon_2x2_polar_closed",
+    "muon_2x2_pointwise",
     "heavy_ball_b(t)",
     "heavy_ball_b(t)_coords",
 )
@@ -97,6 +106,9 @@ def _coordinate_child(case: str, order: int) -> None:
         opt = O.muon((2, 2), sympy.Rational(1, 2), polar=True)
         variables = list(sympy.symbols("w0:4"))
         loss = sum((w - k) ** 2 for k, w in enumerate(variables)) / 2
+    elif case.startswith("muon_2x2_"):
+        _muon_point_child(case)
+        return
     elif case.startswith("heavy_ball_b(t)"):
         opt = O.heavy_ball(beta=sympy.Function("b")(bea.t))
     else:
@@ -108,6 +120,30 @@ def _coordinate_child(case: str, order: int) -> None:
     else:
         me.on(loss, variables)
     elapsed = time.perf_counter() - start
+    print(json.dumps({"seconds": elapsed, "gradient_order": "-"}))
+
+
+def _muon_point_child(case: str) -> None:
+    """Muon 2×2 through h¹ at a rational point where ‖∇L‖_F = 1 (CPU time)."""
+    import sympy
+
+    import bea
+    from bea.coordinates._pointwise import pointwise_field
+
+    R = sympy.Rational
+    ws = sympy.symbols("w0:4")
+    quad = sum((w - R(k + 1, 7)) ** 2 / 2 for k, w in enumerate(ws)) + ws[0] ** 4 / 12
+    point = [R(1, 10), R(-1, 5), R(3, 10), R(-2, 5)]
+    at = dict(zip(ws, point))
+    target = [R(1, 5), R(2, 5), R(-2, 5), R(4, 5)]
+    loss = quad + sum((t - sympy.diff(quad, w).subs(at)) * w for t, w in zip(target, ws))
+    opt = bea.optimizers.muon((2, 2), R(1, 2), polar="polar" in case)
+    start = time.process_time()
+    if case.endswith("_pointwise"):
+        pointwise_field(opt, loss, list(ws), point)
+    else:
+        bea.MuonModifiedEquation(opt).on(loss, list(ws)).order_terms(point)
+    elapsed = time.process_time() - start
     print(json.dumps({"seconds": elapsed, "gradient_order": "-"}))
 
 
@@ -159,6 +195,9 @@ def main(argv=None) -> None:
         for order in (1, 2, 3)
     ]
     cases += [("muon_2x2", 1), ("adam_d3", 2)]
+    cases += [
+        (name, 1) for name in ("muon_2x2_closed", "muon_2x2_polar_closed", "muon_2x2_pointwise")
+    ]
     cases += [
         (name, order)
         for order in (1, 2, 3)

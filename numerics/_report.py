@@ -65,7 +65,10 @@ class Report:
     the start(s) x0 as flat lists; ``lambda_max`` is the largest Hessian
     eigenvalue at the start (power iteration), which bounds the step sizes of
     the range check; ``device`` is the JAX platform and device kind the sweep
-    ran on, over ``devices`` devices.
+    ran on, over ``devices`` devices. ``start`` says how a method with
+    state was started: ``"manifold (state-map B-series)"``, ``"manifold
+    (coordinate engine)"`` (on the invariant manifold from x0), ``"transient"``
+    (from ``init(x0)``, ``transient`` steps discarded) or ``""`` (no state).
     """
 
     method: str
@@ -78,6 +81,7 @@ class Report:
     tol: float = 0.2
     failures: list[Failure] = field(default_factory=list)
     transient: int = 0
+    start: str = ""
     lambda_max: float | None = None
     device: str = ""
     devices: int = 1
@@ -185,6 +189,8 @@ class Report:
             f"floor {self.floor:.2e} (errors at or below it, and failed points, are marked * "
             "and left out of the fit)"
         )
+        if self.start:
+            lines.append(f"start: {self.start}")
         if self.transient:
             lines.append(f"transient: {self.transient} steps discarded before measuring")
         if self.lambda_max is not None:
@@ -228,6 +234,7 @@ class Report:
             "below_floor": {str(p): self.below_floor[p] for p in self.orders},
             "failures": [f.to_dict() for f in self.failures],
             "transient": self.transient,
+            "start": self.start,
             "lambda_max": _num(self.lambda_max),
             "wall_time": _num(self.wall_time),
             "timings": {k: _num(v) for k, v in self.timings.items()},

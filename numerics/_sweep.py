@@ -42,12 +42,22 @@ Design choices
   max(orders) + 3 nodes) and evaluated at x0 by nested jvps: the iteration is
   on the manifold up to O(h^{p+4}) from the first step, for every h, and no
   flow is integrated backwards (a backward flow from x0 can blow up in finite
-  time: it does on a quartic). ``start="transient"`` starts at init(x0) and
+  time: it does on a quartic). Coordinate-wise methods (RMSProp, Adam, Lion,
+  Muon, weight decay: ``Engine.COORDINATES``) have no state-map B-series; on a
+  ``SympyLoss`` their state maps come from the coordinate engine as exact
+  series in h through h^{p+1} (``AdaptiveModifiedEquation.state_maps``,
+  lambdified), so they too start on the manifold, up to O(h^{p+2}); on a JAX
+  loss they fall back to the transient start. ``Report.start`` says which
+  start was used. ``start="transient"`` starts at init(x0) and
   discards a transient of K steps, the deviation decaying like ρ^k with ρ the
   largest parasitic multiplier of the rule (β for heavy ball), K with ρ^K
   below float64 rounding (computed from the rule's linearisation;
   ``transient=`` overrides); the flow then starts at x_K, a different point
-  for each h.
+  for each h. That start is a poor one for measuring slopes whenever K·h is
+  not small against T: the sweep then compares different pieces of the
+  trajectory (for heavy ball with coupled weight decay, β = λ = 1/2, T = 1/2:
+  K = 66, so K·h = 0.66 > T at h = 0.01, and the fitted slopes were 0.28 and
+  1.22 instead of 1 and 2); the report says so.
 * **Several losses** (reshuffled SGD, ``method.average``): the iterated map is
   the *expected* epoch map, the average of the epoch over all m! orderings of
   the losses — the map whose series the engine averages. (The mean of random
@@ -95,7 +105,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bea import as_method
+from bea import Engine, as_method
 
 from ._compile import KernelCache, enable_persistent_cache, export_store
 from ._fields import Problem, SympyLoss, make_problem
@@ -265,20 +275,57 @@ def _nonfinite_start(problem: Problem, X0, options: dict | None = None) -> str:
     return ""
 
 
-def _manifold_start(method, problem: Problem, max_nodes: int):
-    """(state(y, h), "") from the state maps' B-series, or (None, why) when there are none."""
+def _manifold_start(method, problem: Problem, loss, order: int):
+    """(state(y, h), start, note) on the invariant manifold, or (None, "", why not).
+
+    B-series methods: the state maps' B-series through order + 3 nodes
+    (``_settle.manifold_state``). Coordinate-wise methods
+    (``Engine.COORDINATES``) on a ``SympyLoss``: the coordinate engine's exact
+    state maps through h^{order+1} (``_settle.coordinate_state``). ``start``
+    names which (``Report.start``), ``note`` says it in a sentence.
+    """
+    from ._settle import coordinate_state, manifold_state
+
+    if method.kind.engine is Engine.COORDINATES:
+        if not isinstance(loss, SympyLoss) or len(loss.losses) != 1:
+            return (
+                None,
+                "",
+                (
+                    f"{method!r} is coordinate-wise: its state maps come from the coordinate "
+                    "engine on a loss given in sympy (numerics.SympyLoss), not on a JAX loss; "
+                    "started with a transient instead"
+                ),
+            )
+        return (
+            coordinate_state(method, loss, order),
+            "manifold (coordinate engine)",
+            (
+                "methods with state: the iteration starts on the invariant manifold, state "
+                "S(x0) from the coordinate engine's exact state maps (series in h through "
+                f"h^{order + 1}, error O(h^{order + 2}))"
+            ),
+        )
+    max_nodes = order + 3
     program = method.program()
     try:
         program.state_series(max_nodes)
     except ValueError as err:
-        return None, f"no state maps ({err}); started with a transient instead"
-    from ._settle import manifold_state
+        return None, "", f"no state maps ({err}); started with a transient instead"
 
     def negated(g):
         return lambda y: -g(y)
 
     fields = [negated(g) for g in problem.grads]
-    return manifold_state(program, fields, max_nodes), ""
+    return (
+        manifold_state(program, fields, max_nodes),
+        "manifold (state-map B-series)",
+        (
+            "methods with state: the iteration starts on the one-step method's invariant "
+            f"manifold, state S(x0) from the state maps' B-series through {max_nodes} "
+            f"nodes (error O(h^{max_nodes + 1}))"
+        ),
+    )
 
 
 def estimate_lambda_max(
@@ -579,6 +626,7 @@ def agreement(
     field=None,
     transient: int | None = None,
     start: str = "manifold",
+    state: Callable | None = None,
     lambda_max: float | None = None,
     check_range: bool = True,
     solver="dopri8",
@@ -639,10 +687,17 @@ def agreement(
     start
         "manifold" (methods with state): start at (params0, S(params0)),
         the state on the one-step method's invariant manifold from the state
-        maps' B-series, so the measured part starts settled at params0 for
-        every h (no transient by default); "transient": start at
+        maps' B-series (coordinate-wise methods on a ``SympyLoss``: from the
+        coordinate engine's exact state maps), so the measured part starts
+        settled at params0 for every h (no transient by default); ``Report.start``
+        names the start used; "transient": start at
         init(params0) and discard the transient (the measured part then
         starts at a different point for each h).
+    state
+        ``state(x, h) -> tuple``: the state to start from at the flat start
+        x and step size h (JAX-traceable), overriding ``start``; for a
+        closed-form invariant manifold, e.g. ``MuonModifiedEquation.jax_state``
+        (``Report.start`` is then "given (state=)").
     lambda_max
         largest Hessian eigenvalue, for the range check; default
         estimated by power iteration at the start(s) (a non-finite value
@@ -802,14 +857,25 @@ def agreement(
         raise ValueError(f"start must be 'manifold' or 'transient', got {start!r}")
     hls = [float(hv * lam) for hv in hs] if lam is not None else []
     hls = [v for v in hls if _in_range(method, v)[0]]
-    state_fn = None
-    if len(linear_multipliers(method, 0.0)) > 1 and start == "manifold":
-        state_fn, why = _manifold_start(method, problem, max(orders) + 3)
+    state_fn, start_used, start_note = None, "", ""
+    if state is not None:
+        if not callable(state):
+            raise TypeError(f"state must be a function (x, h) -> tuple of arrays, got {state!r}")
+        state_fn, start_used = state, "given (state=)"
+        start_note = "the iteration starts from the given state(x0, h)"
+    elif len(linear_multipliers(method, 0.0)) > 1:  # a method with state
+        if start == "manifold":
+            state_fn, start_used, start_note = _manifold_start(method, problem, loss, max(orders))
+            if state_fn is None:
+                notes.append(start_note)
         if state_fn is None:
-            notes.append(why)
+            start_used = "transient"
     if transient is None:
-        auto = _auto_transient(method, hls, EPS64)  # also checks that the parasitic modes decay
-        transient = 0 if state_fn is not None else auto
+        if state is not None:
+            transient = 0
+        else:
+            auto = _auto_transient(method, hls, EPS64)  # also checks the parasitic modes decay
+            transient = 0 if state_fn is not None else auto
     transient = int(transient)
     _check_solver(solver)
     solver_key = solver.lower() if isinstance(solver, str) else id(solver)
@@ -823,11 +889,11 @@ def agreement(
         float(rtol),
         float(atol),
         int(max_steps),
-        state_fn is not None,
+        (start_used, id(state)) if state_fn is not None else None,
         tuple(str(d) for d in devs),
         tuple(sorted((compiler_options or {}).items())),
     )
-    refs = (method, solver, *problem.refs)
+    refs = (method, solver, state, *problem.refs)
 
     def stable(kind: str) -> str | None:
         """The program named in text (solvers by name only): its traced form is kept on disk."""
@@ -976,15 +1042,19 @@ def agreement(
     # worst case over the starts (NaN, i.e. failed, if any start failed)
     errors = {p: np.max(err_lanes[p], axis=0) for p in orders}
     if state_fn is not None:
-        notes.append(
-            "methods with state: the iteration starts on the one-step method's invariant "
-            f"manifold, state S(x0) from the state maps' B-series through {max(orders) + 3} "
-            "nodes (error O(h^" + f"{max(orders) + 4}))"
-        )
+        notes.append(start_note)
     if transient:
         notes.append(
             f"methods with state: {transient} iterations discarded, the flow starts at x_K"
         )
+        covered = transient * float(np.max(hs))
+        if covered > 0.1 * horizon:
+            notes.append(
+                f"the transient covers time K·h = {covered:.3g} at the largest h (T = "
+                f"{horizon:g}): x_K, where the flow starts, moves along the trajectory with h, "
+                "so the slopes compare different pieces of it (start on the manifold instead: "
+                "start='manifold', with a numerics.SympyLoss for coordinate-wise methods)"
+            )
     if method.average and method.colours > 1:
         notes.append("iterated map: the epoch averaged over all orderings of the losses")
     return Report(
@@ -992,6 +1062,7 @@ def agreement(
         floor=float(floor),
         failures=unique,
         transient=transient,
+        start=start_used,
         lambda_max=lam,
         wall_time=time.perf_counter() - t_start,
         timings=timings,

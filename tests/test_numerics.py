@@ -99,6 +99,7 @@ def test_heavy_ball_first_order_flow():
     )
     assert r.transient == 0  # started on the invariant manifold: nothing to discard
     assert any("invariant manifold" in n for n in r.notes)
+    assert r.start == "manifold (state-map B-series)"
     assert_orders(r, (0, 1))
     t = numerics.agreement(
         opt.heavy_ball(0.5),
@@ -109,6 +110,7 @@ def test_heavy_ball_first_order_flow():
         start="transient",
     )
     assert t.transient > 0  # started at init(x0): the transient is discarded instead
+    assert t.start == "transient"
     assert any("iterations discarded" in n for n in t.notes)
 
 
