@@ -216,11 +216,16 @@ def taylor_field_program(equation) -> TaylorProgram | None:
     if not solution:
         return None
     (values,) = solution
-    free = set().union(*(sp.sympify(v).free_symbols for v in values)) & {q1, q2, n3, r3}
-    values = [sp.cancel(sp.sympify(v).subs({s: 0 for s in free})) for v in values]
+    free = set().union(*(sp.sympify(v, strict=True).free_symbols for v in values)) & {
+        q1,
+        q2,
+        n3,
+        r3,
+    }
+    values = [sp.cancel(sp.sympify(v, strict=True).subs({s: 0 for s in free})) for v in values]
     q1v, q2v, n3v, r3v = values
     for v in (*values, n1, n2, r1, r2, tau, *x3a.values()):
-        if any(s in (q1, q2, n3, r3) for s in sp.sympify(v).free_symbols):
+        if any(s in (q1, q2, n3, r3) for s in sp.sympify(v, strict=True).free_symbols):
             return None
         if sp.denom(sp.together(v)).free_symbols:
             return None

@@ -346,7 +346,7 @@ class MuonField:
                     f"{', '.join(map(str, self.variables))}), got {len(values)}"
                 )
             at = dict(zip(self.variables, [exact(v) for v in values]))
-        g = [sympy.sympify(e).xreplace(at) for e in self._grad]
+        g = [sympy.sympify(e, strict=True).xreplace(at) for e in self._grad]
         H = self._hess.xreplace(at)
         if all(v == 0 for v in g):
             raise ValueError("∇L vanishes at the point: Muon's direction P(g) is not defined there")

@@ -543,9 +543,9 @@ class _Run:
                 f"{self.program.name}'s rule returned {len(new_state)} states for "
                 f"{len(state)} given"
             )
-        deltas = [sp.sympify(new_x) - x]
+        deltas = [sp.sympify(new_x, strict=True) - x]
         deltas += [
-            sp.sympify(s) / sigma**kappa - w
+            sp.sympify(s, strict=True) / sigma**kappa - w
             for s, kappa, w in zip(new_state, self.scales, c.states)
         ]
         return deltas
