@@ -40,7 +40,8 @@ from sympy import S
 
 from .._inputs import check_order
 from ..methods._programs import inconsistent_error, state_count_error
-from ._hseries import HPoint, _expand, _mul, _taylor
+from . import _atoms as _ring
+from ._hseries import HPoint, _reduced, _ring_series_mul, _ring_taylor
 from ._signs import Sign, exact_sqrt, sign_atoms
 
 __all__ = ["adaptive_map", "is_zero", "sign_cases"]
@@ -94,18 +95,21 @@ class _SeriesOps:
         # √(r0 + δ) = √r0 · Σ_k binom(1/2, k) (δ/r0)^k, with √r0 = σ(w)·w when r0 = c·w²
         order = self.ctx.order
         rows = []
-        for r in p.coefficients:
-            base = sympy.cancel(sympy.together(r[0])) if r[0].free_symbols else r[0]
-            root = exact_sqrt(base)
-            ratio = [S.Zero] + [_expand(c / base) for c in r[1:]]
-            total = [root] + [S.Zero] * order
-            power = [S.One] + [S.Zero] * order
+        for r in p._ring_rows():
+            r0 = _ring.to_expr(r[0])
+            base = sympy.cancel(sympy.together(r0)) if r0.free_symbols else r0
+            root = _ring.from_expr(exact_sqrt(base))
+            inverse = _ring.from_expr(1 / base)
+            ratio = {j: _ring.mul(r[j], inverse) for j in range(1, order + 1) if r[j]}
+            total = [dict(root)] + [{} for _ in range(order)]
+            power = {0: _ring.constant(1)}
             for k in range(1, order + 1):
-                power = _mul(power, ratio, order)
-                coeff = sympy.binomial(S.Half, k)
-                total = [_expand(a + coeff * root * b) for a, b in zip(total, power)]
+                power = {n: c for n, c in enumerate(_ring_series_mul(power, ratio, order)) if c}
+                coeff = _ring.fmpq(*_fraction(sympy.binomial(S.Half, k)))
+                for n, c in power.items():
+                    _ring.add_into(total[n], _ring.mul(root, c), coeff)
             rows.append(total)
-        return p._new(rows)
+        return p._new_ring(rows)
 
     def sign(self, p: HPoint) -> HPoint:
         order = self.ctx.order
@@ -119,22 +123,86 @@ class _SeriesOps:
 
     def unstack(self, p: HPoint) -> list:
         """The coordinates of p as one-coordinate points (like iterating a 1-D array)."""
-        return [p._new([list(r)]) for r in p.coefficients]
+        return [p._new_ring([list(r)]) for r in p._ring_rows()]
 
     def stack(self, entries) -> HPoint:
         """One point from one-coordinate points (like ``jnp.stack``)."""
         entries = list(entries)
-        return entries[0]._new([list(e.coefficients[0]) for e in entries])
+        return entries[0]._new_ring([list(e._ring_rows()[0]) for e in entries])
 
     def sum(self, p: HPoint) -> HPoint:
         """Σ_r p_r, the same in every coordinate (broadcast like a NumPy scalar)."""
-        total = [_expand(sympy.Add(*col)) for col in zip(*p.coefficients)]
-        return p._new([list(total) for _ in p.coefficients])
+        total = []
+        for col in zip(*p._ring_rows()):
+            acc: dict = {}
+            for c in col:
+                _ring.add_into(acc, c)
+            total.append(acc)
+        return p._new_ring([list(total) for _ in p._ring_rows()])
+
+
+def _fraction(q) -> tuple[int, int]:
+    return int(q.p), int(q.q)
 
 
 # ----------------------------------------------------------------------------
 # The solver
 # ----------------------------------------------------------------------------
+
+
+def _linear_parts(eq: dict, index: dict):
+    """(coefficients of the unknowns, constant part) of a ring element linear in them.
+
+    ``index`` maps the atom index of each unknown to its position. None if
+    ``eq`` is not linear in the unknowns (then sympy's solver reports it).
+    """
+    coeffs: dict = {}
+    const: dict = {}
+    for m, c in eq.items():
+        hits = [pos for pos, (k, _) in enumerate(m) if k in index]
+        if not hits:
+            const[m] = c
+            continue
+        if len(hits) > 1 or m[hits[0]][1] != 1:
+            return None
+        pos = hits[0]
+        u = index[m[pos][0]]
+        coeffs.setdefault(u, {})[m[:pos] + m[pos + 1 :]] = c
+    return coeffs, const
+
+
+def _solve_linear(eqs: list, unknowns: list, ctx, opt, n: int):
+    """The unknowns from ``eqs`` (ring elements, linear in the unknowns), as ring elements."""
+    index = {_ring.atom_index(u): i for i, u in enumerate(unknowns)}
+    parts = [_linear_parts(e, index) for e in eqs]
+    if any(pt is None for pt in parts):
+        exprs = [ctx.reduce(_ring.to_expr(e)) for e in eqs]
+        sympy.linear_eq_to_matrix(exprs, unknowns)  # raises sympy's NonlinearError
+        raise AssertionError("unreachable: the equations are linear")  # pragma: no cover
+    size = len(unknowns)
+    A = sympy.zeros(len(eqs), size)
+    for i, (coeffs, _) in enumerate(parts):
+        for j, c in coeffs.items():
+            A[i, j] = _ring.to_expr(c)
+    if A.det() == 0:
+        raise ValueError(
+            f"{opt!r}: the state update has no unique stationary state at order {n} "
+            "(singular linear system); check that every state decays (|β| < 1)"
+        )
+    inverse = A.inv()
+    rhs = [_ring.scale(const, _MINUS) for _, const in parts]
+    out = []
+    for i in range(size):
+        acc: dict = {}
+        for j in range(len(eqs)):
+            a = inverse[i, j]
+            if a != 0 and rhs[j]:
+                _ring.add_into(acc, _ring.mul(_ring.from_expr(sympy.cancel(a)), rhs[j]))
+        out.append(acc)
+    return out
+
+
+_MINUS = _ring.fmpq(-1)
 
 
 def adaptive_map(opt, loss, variables, order: int, h, scale=1):
@@ -147,6 +215,8 @@ def adaptive_map(opt, loss, variables, order: int, h, scale=1):
     Returns ``(phi, states, ctx)``: ``phi[r] = [x_r, φ_1r, …]``,
     ``states[i][r] = [s_i0r, s_i1r, …]`` and the context listing the signs
     that occur in Φ (``ctx.signs``: expression u ↦ σ(u), see ``_signs``).
+    Internally the coefficients are ring elements (``bea.coordinates._atoms``);
+    they are returned as sympy expressions.
     """
     order = check_order(order)
     variables = tuple(variables)
@@ -155,27 +225,34 @@ def adaptive_map(opt, loss, variables, order: int, h, scale=1):
     hyper = opt._exact_hyper()
     k = len(tuple(opt.init(HPoint._raw([[v] for v in variables], variables, h, 0, ctx0.reduce))))
     d = len(variables)
-    phi = [[v] for v in variables]
+    phi = [[_ring.from_expr(v)] for v in variables]
     states: list[list[list]] = [[[] for _ in range(d)] for _ in range(k)]
     for n in range(order + 1):
         ctx = _Context(variables, h, n)
         unknown_phi = [sympy.Dummy(f"phi{r}") for r in range(d)] if n else []
         unknown_s = [[sympy.Dummy(f"s{i}_{r}") for r in range(d)] for i in range(k)]
         state_pts = tuple(
-            HPoint._raw(
-                [states[i][r] + [unknown_s[i][r]] for r in range(d)], variables, h, n, ctx.reduce
+            HPoint._from_rings(
+                [states[i][r] + [_ring.from_expr(unknown_s[i][r])] for r in range(d)],
+                variables,
+                h,
+                n,
+                ctx.reduce,
             )
             for i in range(k)
         )
         x = HPoint._raw([[v] + [S.Zero] * n for v in variables], variables, h, n, ctx.reduce)
-        phi_rows = [phi[r] + ([unknown_phi[r]] if n else []) for r in range(d)]
 
         def grad(y, ctx=ctx):
-            deltas = [[S.Zero, *row[1:]] for row in y.coefficients]
-            base = [row[0] for row in y.coefficients]
-            return HPoint._raw(
+            rows = y._ring_rows()
+            deltas = [{j: row[j] for j in range(1, ctx.order + 1) if row[j]} for row in rows]
+            base = [_ring.to_expr(row[0]) for row in rows]
+            return HPoint._from_rings(
                 [
-                    [ctx.reduce(c) for c in _taylor(g, variables, base, deltas, ctx.order)]
+                    [
+                        _reduced(ctx.reduce, c)
+                        for c in _ring_taylor(g, variables, base, deltas, ctx.order)
+                    ]
                     for g in grads
                 ],
                 variables,
@@ -200,40 +277,48 @@ def adaptive_map(opt, loss, variables, order: int, h, scale=1):
         if len(s_new) != k:
             raise state_count_error(opt.name, len(s_new), k)
         eqs: list = []
+        x_rows = x_new._ring_rows()
         if n:
-            eqs.extend(x_new.coefficients[r][n] - unknown_phi[r] for r in range(d))
+            eqs.extend(_ring.sub(x_rows[r][n], _ring.from_expr(unknown_phi[r])) for r in range(d))
         # S_i(Φ(x)) at h^n
-        deltas = [[S.Zero, *phi_rows[r][1:]] for r in range(d)]
+        # Φ through h^n, its h^n coefficient the unknown φ_n
+        deltas = [{j: phi[r][j] for j in range(1, n) if phi[r][j]} for r in range(d)]
+        for r in range(d):
+            if n:
+                deltas[r][n] = _ring.from_expr(unknown_phi[r])
         for i in range(k):
+            s_rows = s_new[i]._ring_rows()
             for r in range(d):
-                comp = unknown_s[i][r]
+                comp = dict(_ring.from_expr(unknown_s[i][r]))
                 for l in range(n):
                     c = states[i][r][l]
-                    if c == 0:
+                    if not c:
                         continue
-                    comp += _taylor(c, variables, variables, deltas, n - l)[n - l]
-                eqs.append(s_new[i].coefficients[r][n] - comp)
+                    c_expr = _ring.to_expr(c)
+                    _ring.add_into(
+                        comp, _ring_taylor(c_expr, variables, variables, deltas, n - l)[n - l]
+                    )
+                eqs.append(_ring.sub(s_rows[r][n], comp))
         unknowns = unknown_phi + [u for row in unknown_s for u in row]
-        eqs = [ctx.reduce(e) for e in eqs]
-        A, b = sympy.linear_eq_to_matrix(eqs, unknowns)
-        if A.det() == 0:
-            raise ValueError(
-                f"{opt!r}: the state update has no unique stationary state at order {n} "
-                "(singular linear system); check that every state decays (|β| < 1)"
-            )
-        sol = A.LUsolve(b)
-        # the stationary states (order 0) are small: bring them to lowest terms so that
-        # squares such as v = (∂L)² are recognised under square roots
-        values = [ctx.reduce(sympy.cancel(sympy.together(v)) if n == 0 else v) for v in sol]
+        eqs = [_reduced(ctx.reduce, e) for e in eqs]
+        sol = _solve_linear(eqs, unknowns, ctx, opt, n)
         if n == 0:
+            # the stationary states (order 0) are small: bring them to lowest terms so that
+            # squares such as v = (∂L)² are recognised under square roots
+            values = [
+                _ring.from_expr(ctx.reduce(sympy.cancel(sympy.together(_ring.to_expr(v)))))
+                for v in sol
+            ]
             # consistency, with the stationary states in place (states may be displacements)
-            at = dict(zip([u for row in unknown_s for u in row], values))
+            at = dict(zip([u for row in unknown_s for u in row], map(_ring.to_expr, values)))
             for r in range(d):
                 moved = sympy.cancel(
                     sympy.together(x_new.coefficients[r][0].xreplace(at) - variables[r])
                 )
                 if moved != 0:
                     raise inconsistent_error(repr(opt), f"at h = 0 coordinate {r} moves by {moved}")
+        else:
+            values = [_reduced(ctx.reduce, v) for v in sol]
         for r in range(d):
             if n:
                 phi[r].append(values[r])
@@ -241,9 +326,12 @@ def adaptive_map(opt, loss, variables, order: int, h, scale=1):
         for i in range(k):
             for r in range(d):
                 states[i][r].append(values[off + i * d + r])
+    phi_out = [[_ring.to_expr(c) for c in row] for row in phi]
+    states_out = [[[_ring.to_expr(c) for c in row] for row in st] for st in states]
     ctx = _Context(variables, h, order)
-    ctx.signs = {s.args[0]: s for s in sign_atoms(sympy.Matrix([c for row in phi for c in row]))}
-    return phi, states, ctx
+    signs = sign_atoms(sympy.Matrix([c for row in phi_out for c in row]))
+    ctx.signs = {s.args[0]: s for s in signs}
+    return phi_out, states_out, ctx
 
 
 def sign_cases(expr, signs=()):

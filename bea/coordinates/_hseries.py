@@ -61,6 +61,8 @@ import sympy
 from sympy import S
 
 from .._inputs import as_variables, check_order, exact
+from . import _atoms as _ring
+from ._atoms import _canonical, _diff_atom
 
 __all__ = [
     "HPoint",
@@ -140,7 +142,42 @@ def _expand(expr):
 
 
 def _final(expr):
-    return sympy.expand(expr)
+    """``sympy.expand(expr)``, term by term, each distinct denominator expanded once.
+
+    ``sympy.expand`` of a sum is the sum of the expanded terms; a term
+    ``c * n * D**-k`` (``n`` free of sums) expands to ``n'`` times the
+    expansion of its denominator part, which many terms share (``D`` a sum such
+    as ``epsilon + σ(g) g``).  Terms of any other shape go through
+    ``sympy.expand`` whole.
+    """
+    if not expr.is_Add:
+        return sympy.expand(expr)
+    return sympy.Add(*[_final_term(t) for t in expr.args])
+
+
+def _final_term(term):
+    if not term.is_Mul:
+        return sympy.expand(term)
+    num, den = [], []
+    for f in term.args:
+        if f.is_Rational:
+            num.append(sympy.Integer(f.p))
+            if f.q != 1:
+                den.append(sympy.Integer(f.q))
+        elif f.is_Pow and f.exp.is_Integer and f.exp < 0 and f.base.is_Add:
+            den.append(sympy.Pow(f.base, -f.exp))
+        elif f.is_Add or (f.is_Pow and f.base.is_Add):
+            return sympy.expand(term)
+        else:
+            num.append(f)
+    if not den:
+        return sympy.expand(term)
+    return sympy.Mul(*num) * _expanded_inverse(sympy.Mul(*den))
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _expanded_inverse(den):
+    return sympy.expand(1 / den)
 
 
 def _zeros(order: int) -> _Series:
@@ -164,13 +201,21 @@ def _scale(a: _Series, c) -> _Series:
 def _mul(a: _Series, b: _Series, order: int) -> _Series:
     nza = [i for i in range(order + 1) if a[i] is not S.Zero]
     nzb = [j for j in range(order + 1) if b[j] is not S.Zero]
-    terms: list[list] = [[] for _ in range(order + 1)]
-    for i in nza:
-        for j in nzb:
-            if i + j > order:
-                break
-            terms[i + j].append(a[i] * b[j])
-    return [_expand(sympy.Add(*t)) if t else S.Zero for t in terms]
+    if not nza or not nzb:
+        return _zeros(order)
+    ra = {i: _ring.from_expr(a[i]) for i in nza}
+    rb = {j: _ring.from_expr(b[j]) for j in nzb}
+    return [_ring.to_expr(c) for c in _ring_series_mul(ra, rb, order)]
+
+
+def _ring_series_mul(ra: dict, rb: dict, order: int) -> list:
+    """Truncated product of two series given as ``{power: ring element}``."""
+    out: list[dict] = [{} for _ in range(order + 1)]
+    for i, pa in ra.items():
+        for j, pb in rb.items():
+            if i + j <= order:
+                _ring.add_into(out[i + j], _ring.mul(pa, pb))
+    return out
 
 
 def _to_expr(a: _Series, h) -> sympy.Expr:
@@ -181,11 +226,6 @@ def _to_expr(a: _Series, h) -> sympy.Expr:
 # --------------------------------------------------------------------------
 # derivatives (cached) and multivariate Taylor expansion
 # --------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _diff_atom(expr, var):
-    return _canonical(expr.diff(var))
 
 
 def _fast_diff(expr, var):
@@ -216,20 +256,6 @@ def _diff(expr, var):
     return _expand(_fast_diff(expr, var))
 
 
-def _canonical(expr):
-    """Rebuild ``Derivative`` objects through ``diff`` so mixed partials sort canonically."""
-    if not expr.has(sympy.Derivative):
-        return expr
-    reps = {}
-    for der in expr.atoms(sympy.Derivative):
-        rebuilt = der.expr
-        for var, count in der.variable_count:
-            rebuilt = rebuilt.diff(var, count)
-        if rebuilt != der:
-            reps[der] = rebuilt
-    return expr.xreplace(reps) if reps else expr
-
-
 def _taylor(expr, dummies, base, deltas, order: int) -> _Series:
     r"""Truncated series of ``expr(dummies = base + deltas)``.
 
@@ -237,41 +263,76 @@ def _taylor(expr, dummies, base, deltas, order: int) -> _Series:
     zero constant term.  Computes
     $\sum_{|\alpha| \le \text{order}} \partial^\alpha \text{expr}(\text{base})\,
     \delta^\alpha / \alpha!$ by a depth-first walk over non-decreasing index
-    sequences, reusing each derivative and each monomial of its parent.
+    sequences, reusing each derivative and each monomial of its parent.  The
+    arithmetic runs in the ring of ``bea.coordinates._atoms`` (expanded
+    expressions as sparse polynomials in their atoms); derivatives are taken
+    there when the expansion point is ``dummies`` itself, else by sympy
+    (cached) and substituted.
     """
+    return [_ring.to_expr(c) for c in _ring_taylor(expr, dummies, base, deltas, order)]
+
+
+def _ring_taylor(expr, dummies, base, deltas, order: int) -> list:
+    """``_taylor`` with ring elements (``bea.coordinates._atoms``) as coefficients."""
     substitute = [(y, b) for y, b in zip(dummies, base, strict=True) if y != b]
     free = expr.free_symbols
-    deltas = [list(dl[: order + 1]) for dl in deltas]
+    rdeltas = [
+        {n: c for n, c in dl.items() if n <= order}
+        if isinstance(dl, dict)
+        else {n: _ring.from_expr(c) for n, c in enumerate(dl[: order + 1]) if c is not S.Zero}
+        for dl in deltas
+    ]
+    active = [i for i, dl in enumerate(rdeltas) if dummies[i] in free and dl]
+    terms: list[dict] = [{} for _ in range(order + 1)]
 
-    def at_base(e):
-        if substitute:
-            e = _canonical(e.subs(substitute))
-        return e
+    if substitute:
 
-    active = [i for i, dl in enumerate(deltas) if dummies[i] in free and not _is_zero_series(dl)]
-    terms: list[list] = [[] for _ in range(order + 1)]
-    terms[0].append(at_base(expr))
+        def at_base(e):
+            return _ring.from_expr(_expand(_canonical(e.subs(substitute))))
+
+        def derive(e, var):
+            return _diff(e, var)
+
+        def nonzero(e):
+            return e is not S.Zero
+
+        start = expr
+    else:
+
+        def at_base(e):
+            return e
+
+        def derive(e, var):
+            return _ring.derivative(e, var)
+
+        def nonzero(e):
+            return bool(e)
+
+        start = _ring.from_expr(expr)
+    _ring.add_into(terms[0], at_base(start))
 
     def walk(deriv, mono, weight, last_pos, run):
         for pos in range(last_pos if last_pos >= 0 else 0, len(active)):
             i = active[pos]
-            d2 = _diff(deriv, dummies[i])
-            if d2 is S.Zero:
+            d2 = derive(deriv, dummies[i])
+            if not nonzero(d2):
                 continue
             run2 = run + 1 if pos == last_pos else 1
             w2 = weight / run2
-            mono2 = _mul(mono, deltas[i], order) if mono is not None else list(deltas[i])
-            if _is_zero_series(mono2):
+            if mono is None:
+                mono2 = rdeltas[i]
+            else:
+                mono2 = {n: c for n, c in enumerate(_ring_series_mul(mono, rdeltas[i], order)) if c}
+            if not mono2:
                 continue
             value = at_base(d2)  # may vanish at the base while higher derivatives do not
-            if value is not S.Zero:
-                for n, c in enumerate(mono2):
-                    if c is not S.Zero:
-                        terms[n].append(w2 * value * c)
+            if value:
+                for n, c in mono2.items():
+                    _ring.add_into(terms[n], _ring.mul(value, c), w2)
             walk(d2, mono2, w2, pos, run2)
 
-    walk(expr, None, S.One, -1, 0)
-    return [_expand(sympy.Add(*t)) if t else S.Zero for t in terms]
+    walk(start, None, _ring.ONE, -1, 0)
+    return terms
 
 
 def _fresh_dummies(k: int):
@@ -524,12 +585,14 @@ class _FlowCoefficients:
     The $h^n$ coefficient of the flow minus ``x`` is
     $\sum_{m=1}^{n} V_m[n-m] / m!$; for ``m >= 2`` only
     $f_0, \dots, f_{n-2}$ enter, which is what lets ``modified_field``
-    solve for $f_{n-1}$ order by order.
+    solve for $f_{n-1}$ order by order.  ``fields`` and every ``V`` hold
+    ring elements (``bea.coordinates._atoms``): each Jacobian entry is
+    differentiated once and reused.
     """
 
     def __init__(self, variables: Any) -> None:
         self.variables = variables
-        self.fields: list[list] = []  # f_0, f_1, ...
+        self.fields: list[list] = []  # f_0, f_1, ... (ring elements)
         self._v: dict[tuple[int, int], list] = {}
         self._jac: dict[tuple[int, int], list] = {}
 
@@ -538,7 +601,7 @@ class _FlowCoefficients:
         jac = self._jac.get(key)
         if jac is None:
             vec = self.v(m, a)
-            jac = [[_diff(comp, x) for x in self.variables] for comp in vec]
+            jac = [[_ring.derivative(comp, x) for x in self.variables] for comp in vec]
             self._jac[key] = jac
         return jac
 
@@ -550,28 +613,28 @@ class _FlowCoefficients:
         if out is not None:
             return out
         d = len(self.variables)
-        terms: list[list] = [[] for _ in range(d)]
+        out = [{} for _ in range(d)]
         for a in range(i + 1):
             jac = self._jacobian(m - 1, a)
             fb = self.fields[i - a]
             for r in range(d):
                 row = jac[r]
                 for c in range(d):
-                    if row[c] is not S.Zero and fb[c] is not S.Zero:
-                        terms[r].append(row[c] * fb[c])
-        out = [_expand(sympy.Add(*t)) if t else S.Zero for t in terms]
+                    if row[c] and fb[c]:
+                        _ring.add_into(out[r], _ring.mul(row[c], fb[c]))
         self._v[key] = out
         return out
 
     def higher(self, n: int) -> list:
         """$\\sum_{m=2}^{n} V_m[n-m]/m!$, the h^n coefficient without f_{n-1}."""
         d = len(self.variables)
-        acc = [S.Zero] * d
+        acc: list[dict] = [{} for _ in range(d)]
         for m in range(2, n + 1):
             vec = self.v(m, n - m)
-            w = sympy.Rational(1, math.factorial(m))
-            acc = [a + w * c for a, c in zip(acc, vec, strict=True)]
-        return [_expand(c) for c in acc]
+            w = _ring.fmpq(1, math.factorial(m))
+            for a, c in zip(acc, vec, strict=True):
+                _ring.add_into(a, c, w)
+        return acc
 
 
 def flow_map(field: Any, variables: Any, h: Any, order: int) -> sympy.Matrix:
@@ -609,13 +672,13 @@ def flow_map(field: Any, variables: Any, h: Any, order: int) -> sympy.Matrix:
     entries = _as_vector(field, d, "field")
     series = [_polynomial_series(e, h, order, "each field entry") for e in entries]
     flow = _FlowCoefficients(variables)
-    flow.fields = [[series[r][j] for r in range(d)] for j in range(order + 1)]
+    flow.fields = [[_ring.from_expr(series[r][j]) for r in range(d)] for j in range(order + 1)]
     out = [[x] for x in variables]
     for n in range(1, order + 1):
         higher = flow.higher(n)
-        coeff = [_expand(f + g) for f, g in zip(flow.fields[n - 1], higher, strict=True)]
+        coeff = [_ring.add(f, g) for f, g in zip(flow.fields[n - 1], higher, strict=True)]
         for r in range(d):
-            out[r].append(coeff[r])
+            out[r].append(_ring.to_expr(coeff[r]))
     return sympy.Matrix([_to_expr(row, h) for row in out])
 
 
@@ -706,10 +769,12 @@ def modified_field(step_map: Any, variables: Any, h: Any, order: int) -> sympy.M
     fields = []
     for k in range(order + 1):
         higher = flow.higher(k + 1)
-        fk = [_expand(a - b) for a, b in zip(coeffs[k + 1], higher, strict=True)]
+        fk = [_ring.sub(_ring.from_expr(a), b) for a, b in zip(coeffs[k + 1], higher, strict=True)]
         fields.append(fk)
         flow.fields.append(fk)
-    return sympy.Matrix([_to_expr([fields[k][r] for k in range(order + 1)], h) for r in range(d)])
+    return sympy.Matrix(
+        [_to_expr([_ring.to_expr(fields[k][r]) for k in range(order + 1)], h) for r in range(d)]
+    )
 
 
 # --------------------------------------------------------------------------
@@ -748,7 +813,7 @@ class HPoint:
     RMSProp and Adam.
     """
 
-    __slots__ = ("coefficients", "h", "order", "reduce", "variables")
+    __slots__ = ("_coefficients", "_rings", "h", "order", "reduce", "variables")
 
     def __init__(self, coefficients: Any, variables: Any, h: Any, order: int) -> None:
         variables = as_variables(variables, h)
@@ -759,23 +824,55 @@ class HPoint:
                 f"expected {len(variables)} coordinates of {order + 1} coefficients each "
                 f"(h**0 .. h**{order}), got lengths {[len(r) for r in rows]}"
             )
-        self.coefficients = tuple(tuple(exact(c) for c in row) for row in rows)
+        self._coefficients = tuple(tuple(exact(c) for c in row) for row in rows)
+        self._rings = None
         self.variables = variables
         self.h = h
         self.order = order
-        #: applied to every coefficient that ``apply`` produces (None: kept as is)
+        #: applied to every coefficient that ``apply`` produces and that contains an
+        #: ``Abs`` or a half-integer power (None: kept as is)
         self.reduce: Callable | None = None
 
     @classmethod
     def _raw(cls, rows: Any, variables: tuple, h: Any, order: int, reduce: Callable | None = None):
         """A point from checked parts, without validation (engines on hot paths)."""
         out = object.__new__(cls)
-        out.coefficients = tuple(tuple(r) for r in rows)
+        out._coefficients = tuple(tuple(r) for r in rows)
+        out._rings = None
         out.variables = variables
         out.h = h
         out.order = order
         out.reduce = reduce
         return out
+
+    @classmethod
+    def _from_rings(cls, rows, variables: tuple, h: Any, order: int, reduce=None) -> HPoint:
+        """A point whose coefficients are ring elements (``bea.coordinates._atoms``)."""
+        out = object.__new__(cls)
+        out._coefficients = None
+        out._rings = tuple(tuple(r) for r in rows)
+        out.variables = variables
+        out.h = h
+        out.order = order
+        out.reduce = reduce
+        return out
+
+    @property
+    def coefficients(self) -> tuple:
+        """``coefficients[r][j]``: the ``h^j`` coefficient of coordinate ``r`` (sympy)."""
+        c = self._coefficients
+        if c is None:
+            c = tuple(tuple(_ring.to_expr(q) for q in row) for row in self._rings)
+            self._coefficients = c
+        return c
+
+    def _ring_rows(self) -> tuple:
+        """The coefficients as ring elements (converted once)."""
+        r = self._rings
+        if r is None:
+            r = tuple(tuple(_ring.from_expr(c) for c in row) for row in self._coefficients)
+            self._rings = r
+        return r
 
     # construction ---------------------------------------------------------
     @classmethod
@@ -796,6 +893,9 @@ class HPoint:
 
     def _new(self, rows) -> HPoint:
         return HPoint._raw(rows, self.variables, self.h, self.order, self.reduce)
+
+    def _new_ring(self, rows) -> HPoint:
+        return HPoint._from_rings(rows, self.variables, self.h, self.order, self.reduce)
 
     # views ----------------------------------------------------------------
     @property
@@ -838,18 +938,23 @@ class HPoint:
             )
         return _series(expr, self.h, self.order, {})
 
+    def _scalar_ring(self, c) -> list:
+        return [_ring.from_expr(x) for x in self._scalar(c)]
+
     def __add__(self, other):
         if not isinstance(other, HPoint):
             try:
-                c = self._scalar(other)
+                c = self._scalar_ring(other)
             except TypeError:
                 return NotImplemented
-            return self._new([[_expand(a + b) for a, b in zip(r, c)] for r in self.coefficients])
+            return self._new_ring(
+                [[_ring.add(a, b) for a, b in zip(r, c)] for r in self._ring_rows()]
+            )
         self._check_same(other)
-        return self._new(
+        return self._new_ring(
             [
-                [_expand(a + b) for a, b in zip(r, s, strict=True)]
-                for r, s in zip(self.coefficients, other.coefficients, strict=True)
+                [_ring.add(a, b) for a, b in zip(r, s, strict=True)]
+                for r, s in zip(self._ring_rows(), other._ring_rows(), strict=True)
             ]
         )
 
@@ -859,10 +964,10 @@ class HPoint:
         if not isinstance(other, HPoint):
             return self + (-other)
         self._check_same(other)
-        return self._new(
+        return self._new_ring(
             [
-                [_expand(a - b) for a, b in zip(r, s, strict=True)]
-                for r, s in zip(self.coefficients, other.coefficients, strict=True)
+                [_ring.sub(a, b) for a, b in zip(r, s, strict=True)]
+                for r, s in zip(self._ring_rows(), other._ring_rows(), strict=True)
             ]
         )
 
@@ -870,7 +975,7 @@ class HPoint:
         return (-self) + other
 
     def __neg__(self):
-        return self._new([[-a for a in r] for r in self.coefficients])
+        return self._new_ring([[_ring.scale(a, _MINUS) for a in r] for r in self._ring_rows()])
 
     def __pos__(self):
         return self
@@ -878,17 +983,17 @@ class HPoint:
     def __mul__(self, other):
         if isinstance(other, HPoint):
             self._check_same(other)
-            return self._new(
+            return self._new_ring(
                 [
-                    _mul(list(r), list(s), self.order)
-                    for r, s in zip(self.coefficients, other.coefficients, strict=True)
+                    _ring_mul_rows(r, s, self.order)
+                    for r, s in zip(self._ring_rows(), other._ring_rows(), strict=True)
                 ]
             )
         try:
-            c = self._scalar(other)
+            c = self._scalar_ring(other)
         except TypeError:
             return NotImplemented
-        return self._new([_mul(list(r), c, self.order) for r in self.coefficients])
+        return self._new_ring([_ring_mul_rows(r, c, self.order) for r in self._ring_rows()])
 
     __rmul__ = __mul__
 
@@ -897,7 +1002,8 @@ class HPoint:
             return self * other.apply(lambda y: 1 / y)
         c = self._scalar(other)
         inverse = _series(1 / _to_expr(c, self.h), self.h, self.order, {})
-        return self._new([_mul(list(r), inverse, self.order) for r in self.coefficients])
+        inv = [_ring.from_expr(x) for x in inverse]
+        return self._new_ring([_ring_mul_rows(r, inv, self.order) for r in self._ring_rows()])
 
     def __rtruediv__(self, other):
         return self.apply(lambda y: 1 / y) * other
@@ -908,18 +1014,23 @@ class HPoint:
         return self.apply(lambda y: y**k)
 
     # functions of the point -------------------------------------------------
-    def _evaluate_series(self, expr, order: int) -> _Series:
+    def _evaluate_ring(self, expr, order: int) -> list:
+        """``expr`` at this point as a list of ring elements (h^0 .. h^order)."""
         expr_series = _polynomial_series(expr, self.h, order, "`expr`")
-        base = [row[0] for row in self.coefficients]
-        deltas = [[S.Zero, *row[1 : order + 1]] for row in self.coefficients]
-        out = _zeros(order)
+        rows = self._ring_rows()
+        base = [_ring.to_expr(row[0]) for row in rows]
+        deltas = [{j: row[j] for j in range(1, order + 1) if row[j]} for row in rows]
+        out: list[dict] = [{} for _ in range(order + 1)]
         for j, coeff in enumerate(expr_series):
             if coeff is S.Zero:
                 continue
-            part = _taylor(coeff, self.variables, base, deltas, order - j)
+            part = _ring_taylor(coeff, self.variables, base, deltas, order - j)
             for n, c in enumerate(part):
-                out[n + j] = out[n + j] + c
-        return [_expand(c) for c in out]
+                _ring.add_into(out[n + j], c)
+        return out
+
+    def _evaluate_series(self, expr, order: int) -> _Series:
+        return [_ring.to_expr(c) for c in self._evaluate_ring(expr, order)]
 
     def evaluate(self, expr: Any) -> sympy.Expr:
         r"""``expr`` (in ``variables``, polynomial in ``h``) evaluated at this point.
@@ -932,7 +1043,7 @@ class HPoint:
     def evaluate_field(self, field: Any) -> HPoint:
         """Vector field (column of ``d`` expressions in ``variables``) at this point."""
         entries = _as_vector(field, self.dimension, "field")
-        return self._new([self._evaluate_series(e, self.order) for e in entries])
+        return self._new_ring([self._evaluate_ring(e, self.order) for e in entries])
 
     def apply(self, func: Callable) -> HPoint:
         """Coordinate-wise function: coordinate ``r`` becomes ``func(coordinate r)``.
@@ -944,11 +1055,38 @@ class HPoint:
         y = _DUMMIES[0]
         body = exact(func(y))
         rows = []
-        for row in self.coefficients:
-            delta = [S.Zero, *row[1:]]
-            series = _taylor(body, (y,), (row[0],), [delta], self.order)
-            rows.append([self.reduce(c) for c in series] if self.reduce else series)
-        return self._new(rows)
+        for row in self._ring_rows():
+            delta = {j: row[j] for j in range(1, self.order + 1) if row[j]}
+            series = _ring_taylor(body, (y,), (_ring.to_expr(row[0]),), [delta], self.order)
+            rows.append([_reduced(self.reduce, c) for c in series])
+        return self._new_ring(rows)
+
+
+_MINUS = _ring.fmpq(-1)
+
+
+def _reducible(atom) -> bool:
+    """Whether ``atom`` holds an ``Abs`` or a power with a half-integer exponent."""
+    if atom.has(sympy.Abs):
+        return True
+    return any(
+        e.is_Pow and e.exp.is_Rational and not e.exp.is_Integer and e.exp.q == 2
+        for e in sympy.preorder_traversal(atom)
+    )
+
+
+def _reduced(reduce: Callable | None, p: dict) -> dict:
+    """``reduce`` applied to a ring element, where it can change something."""
+    if reduce is None or not _ring.needs(p, _reducible):
+        return p
+    return _ring.from_expr(reduce(_ring.to_expr(p)))
+
+
+def _ring_mul_rows(a, b, order: int) -> list:
+    """Truncated product of two series given as lists of ring elements."""
+    ra = {i: c for i, c in enumerate(a) if c}
+    rb = {j: c for j, c in enumerate(b) if c}
+    return _ring_series_mul(ra, rb, order)
 
 
 def gradient_step(loss: Any, variables: Any, h: Any, order: int) -> Callable[[HPoint], HPoint]:
@@ -1004,8 +1142,8 @@ def gradient_step(loss: Any, variables: Any, h: Any, order: int) -> Callable[[HP
             return point._new([[S.Zero] for _ in variables])
         rows = []
         for g in gradient:
-            s = point._evaluate_series(g, order - 1)
-            rows.append([S.Zero, *(_expand(-c) for c in s)])
-        return point._new(rows)
+            s = point._evaluate_ring(g, order - 1)
+            rows.append([{}, *(_ring.scale(c, _MINUS) for c in s)])
+        return point._new_ring(rows)
 
     return step

@@ -1,0 +1,371 @@
+r"""Expanded expressions as sparse Laurent polynomials in their atoms (the coordinate ring).
+
+The coordinate backend manipulates expanded sympy expressions: sums of terms
+$c \prod_a a^{e_a}$ with a rational $c$ and *atoms* $a$ -- symbols, applied
+functions such as ``L(x, y)`` and their ``Derivative`` objects, sign symbols
+σ(u) (``bea.coordinates._signs.Sign``), and sums that occur only to negative
+powers, such as $(\varepsilon + σ(g)\,g)^{-2}$. On hot paths (Taylor
+expansion, products of truncated series, the flow of a field) this module
+keeps such an expression as a dict ``{monomial: coefficient}`` instead:
+
+* a monomial is a sorted tuple of ``(atom index, exponent)`` pairs, exponents
+  non-zero integers (negative allowed); coefficients are ``flint.fmpq``;
+* σ(u)² = 1 is reduced in the ring (the exponent of a sign atom is kept mod 2);
+* a sum raised to a negative power becomes one atom, its primitive part with a
+  positive leading sign (content and sign go into the coefficient), so that
+  $2/(2\varepsilon + 2σ g)$ and $1/(\varepsilon + σ g)$ share an atom;
+* differentiation is the derivation fixed by the atoms' own derivatives
+  (computed once by sympy, cached, mixed partials in canonical order).
+
+The representation is not a normal form for rational functions (a sum and its
+inverse atom do not cancel), exactly as an expanded sympy expression is not;
+values are always exact. ``to_expr`` gives back the sympy expression (one
+``Add`` of ``Mul`` terms, as ``sympy.Add`` builds it).
+
+>>> import sympy
+>>> x, e = sympy.symbols("x epsilon")
+>>> p = from_expr(x / (e + x) ** 2)
+>>> to_expr(derivative(p, x))
+-2*x/(epsilon + x)**3 + 1/(epsilon + x)**2
+"""
+
+from __future__ import annotations
+
+import functools
+
+import sympy
+from flint import fmpq
+from sympy import S
+
+from ._signs import Sign
+
+__all__ = ["derivative", "from_expr", "is_zero", "mul", "to_expr"]
+
+# atom registry: index -> sympy atom; kinds: 0 plain, 1 sign (σ² = 1), 2 inverse-base sum
+_ATOMS: list = []
+_INDEX: dict = {}
+_KIND: list[int] = []
+_PLAIN, _SIGN, _SUM = 0, 1, 2
+
+ONE = _ONE = fmpq(1)
+_UNIT: tuple = ()
+
+
+def _atom(expr, kind: int) -> int:
+    idx = _INDEX.get(expr)
+    if idx is None:
+        idx = len(_ATOMS)
+        _ATOMS.append(expr)
+        _KIND.append(kind)
+        _INDEX[expr] = idx
+    return idx
+
+
+def atom_index(expr) -> int:
+    """The index of a plain atom (a symbol, say), registering it."""
+    return _atom(expr, _SIGN if isinstance(expr, Sign) else _PLAIN)
+
+
+def _mono_mul(a: tuple, b: tuple) -> tuple:
+    """Product of two monomials (sorted ``(index, exponent)`` tuples)."""
+    if not a:
+        return b
+    if not b:
+        return a
+    out = dict(a)
+    for k, e in b:
+        v = out.get(k)
+        if v is None:
+            out[k] = e
+            continue
+        v += e
+        if _KIND[k] == _SIGN:
+            v &= 1
+        if v:
+            out[k] = v
+        else:
+            del out[k]
+    return tuple(sorted(out.items()))
+
+
+def add_into(acc: dict, p: dict, scale=None) -> None:
+    """acc += scale * p (in place)."""
+    for m, c in p.items():
+        if scale is not None:
+            c = c * scale
+        v = acc.get(m)
+        if v is None:
+            acc[m] = c
+        else:
+            v = v + c
+            if v:
+                acc[m] = v
+            else:
+                del acc[m]
+
+
+def add(a: dict, b: dict) -> dict:
+    out = dict(a)
+    add_into(out, b)
+    return out
+
+
+def sub(a: dict, b: dict) -> dict:
+    out = dict(a)
+    add_into(out, b, -_ONE)
+    return out
+
+
+def scale(a: dict, c) -> dict:
+    if not c:
+        return {}
+    return {m: v * c for m, v in a.items()}
+
+
+def mul(a: dict, b: dict) -> dict:
+    if len(a) > len(b):
+        a, b = b, a
+    out: dict = {}
+    for ma, ca in a.items():
+        for mb, cb in b.items():
+            m = _mono_mul(ma, mb)
+            c = ca * cb
+            v = out.get(m)
+            if v is None:
+                out[m] = c
+            else:
+                v = v + c
+                if v:
+                    out[m] = v
+                else:
+                    del out[m]
+    return out
+
+
+def power(a: dict, n: int) -> dict:
+    result = None
+    sq = a
+    while n:
+        if n & 1:
+            result = sq if result is None else mul(result, sq)
+        n >>= 1
+        if n:
+            sq = mul(sq, sq)
+    return result if result is not None else {_UNIT: _ONE}
+
+
+def is_zero(a: dict) -> bool:
+    return not a
+
+
+def constant(c) -> dict:
+    c = fmpq(c) if not isinstance(c, fmpq) else c
+    return {_UNIT: c} if c else {}
+
+
+# --------------------------------------------------------------------------
+# sympy <-> ring
+# --------------------------------------------------------------------------
+
+
+def _rational(c) -> fmpq:
+    return fmpq(int(c.p), int(c.q))
+
+
+def _sum_atom(p: dict, n: int) -> dict:
+    """p**n for a sum p and an integer n < 0: one atom (primitive part, positive lead)."""
+    prim = to_expr(p)
+    content, prim = prim.as_content_primitive()
+    if prim.could_extract_minus_sign():
+        prim, content = -prim, -content
+    if not prim.is_Add:  # the sum collapsed (rare): invert as a product
+        q = from_expr(prim)
+        if len(q) == 1:
+            return _invert_term(q, n, content)
+        return _invert_term({(((_atom(prim, _SUM)), 1),): _ONE}, n, content)
+    idx = _atom(prim, _SUM)
+    return {((idx, n),): _rational(content) ** n}
+
+
+def _invert_term(q: dict, n: int, content=S.One) -> dict:
+    ((m, c),) = q.items()
+    mono = {}
+    for k, e in m:
+        v = e * n
+        if _KIND[k] == _SIGN:
+            v &= 1
+        if v:
+            mono[k] = v
+    coeff = (c * _rational(content)) ** n if content != 1 else c**n
+    return {tuple(sorted(mono.items())): coeff}
+
+
+_FROM: dict = {}
+_FROM_LIMIT = 1 << 16
+
+
+def from_expr(expr) -> dict:
+    """The ring element of an (h-free) sympy expression; expands products and positive powers.
+
+    The returned dict is shared (cached, also for the expressions ``to_expr``
+    built): do not mutate it.
+    """
+    p = _FROM.get(expr)
+    if p is None:
+        p = _from_expr(expr)
+        _remember(expr, p)
+    return p
+
+
+def _remember(expr, p: dict) -> None:
+    if len(_FROM) >= _FROM_LIMIT:
+        _FROM.clear()
+    _FROM[expr] = p
+
+
+def _from_expr(expr) -> dict:
+    if expr.is_Rational:
+        return constant(_rational(expr)) if expr != 0 else {}
+    if expr.is_Add:
+        acc: dict = {}
+        for t in expr.args:
+            add_into(acc, from_expr(t))
+        return acc
+    if expr.is_Mul:
+        acc = {_UNIT: _ONE}
+        for f in expr.args:
+            acc = mul(acc, from_expr(f))
+            if not acc:
+                return {}
+        return acc
+    if expr.is_Pow and expr.exp.is_Integer:
+        n = int(expr.exp)
+        base = from_expr(expr.base)
+        if n > 0:
+            return power(base, n)
+        if len(base) == 1:
+            return _invert_term(base, n)
+        return _sum_atom(base, n)
+    if isinstance(expr, Sign):
+        return {((_atom(expr, _SIGN), 1),): _ONE}
+    return {((_atom(expr, _PLAIN), 1),): _ONE}
+
+
+def _term(m: tuple, c: fmpq):
+    num, den = int(c.p), int(c.q)
+    coeff = sympy.Integer(num) if den == 1 else sympy.Rational(num, den)
+    factors = [coeff]
+    for k, e in m:
+        a = _ATOMS[k]
+        factors.append(a if e == 1 else sympy.Pow(a, e))
+    return sympy.Mul(*factors)
+
+
+def to_expr(p: dict) -> sympy.Expr:
+    """The sympy expression of a ring element (a sum of products of atom powers)."""
+    if not p:
+        return S.Zero
+    expr = sympy.Add(*[_term(m, c) for m, c in p.items()])
+    if expr not in _FROM:
+        _remember(expr, p)
+    return expr
+
+
+def needs(p: dict, test) -> bool:
+    """Whether ``test(atom)`` holds for an atom of p (cached per atom and test)."""
+    seen = set()
+    for m in p:
+        for k, _ in m:
+            if k in seen:
+                continue
+            seen.add(k)
+            key = (k, test)
+            hit = _TESTED.get(key)
+            if hit is None:
+                hit = _TESTED[key] = bool(test(_ATOMS[k]))
+            if hit:
+                return True
+    return False
+
+
+_TESTED: dict = {}
+
+
+# --------------------------------------------------------------------------
+# derivatives
+# --------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _diff_atom(expr, var):
+    return _canonical(expr.diff(var))
+
+
+def _canonical(expr):
+    """Rebuild ``Derivative`` objects through ``diff`` so mixed partials sort canonically."""
+    if not expr.has(sympy.Derivative):
+        return expr
+    reps = {}
+    for der in expr.atoms(sympy.Derivative):
+        rebuilt = der.expr
+        for var, count in der.variable_count:
+            rebuilt = rebuilt.diff(var, count)
+        if rebuilt != der:
+            reps[der] = rebuilt
+    return expr.xreplace(reps) if reps else expr
+
+
+@functools.lru_cache(maxsize=1 << 15)
+def _atom_derivative(idx: int, var) -> dict:
+    kind = _KIND[idx]
+    if kind == _SIGN:
+        return {}
+    atom = _ATOMS[idx]
+    if atom == var:
+        return {_UNIT: _ONE}
+    if var not in atom.free_symbols:
+        return {}
+    if kind == _SUM:
+        return derivative(from_expr(atom), var)
+    return from_expr(sympy.expand(_diff_atom(atom, var)))
+
+
+def derivative(p: dict, var) -> dict:
+    """∂p/∂var (var a sympy Symbol), by the product rule over the atoms."""
+    out: dict = {}
+    for m, c in p.items():
+        for pos, (k, e) in enumerate(m):
+            da = _atom_derivative(k, var)
+            if not da:
+                continue
+            if e == 1:
+                rest = m[:pos] + m[pos + 1 :]
+            else:
+                rest = (*m[:pos], (k, e - 1), *m[pos + 1 :])
+            ce = c * e
+            for md, cd in da.items():
+                mm = _mono_mul(rest, md)
+                v = out.get(mm)
+                cc = ce * cd
+                if v is None:
+                    out[mm] = cc
+                else:
+                    v = v + cc
+                    if v:
+                        out[mm] = v
+                    else:
+                        del out[mm]
+    return out
+
+
+def free_atoms_depend(p: dict, var) -> bool:
+    """Whether some atom of p depends on var (a cheap test before differentiating)."""
+    seen = set()
+    for m in p:
+        for k, _ in m:
+            if k in seen:
+                continue
+            seen.add(k)
+            if _KIND[k] != _SIGN and var in _ATOMS[k].free_symbols:
+                return True
+    return False
