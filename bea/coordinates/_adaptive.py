@@ -67,6 +67,8 @@ class _Context:
     def reduce(self, expr):
         """|u| = σ(u)u and √(u²) = σ(u)u; σ² = 1 is built into σ."""
         expr = sympy.sympify(expr, strict=True)
+        if not _has_reducible(expr, set()):
+            return expr
         if expr.has(sympy.Abs):
             expr = expr.replace(
                 lambda e: isinstance(e, sympy.Abs), lambda e: Sign(e.args[0]) * e.args[0]
@@ -83,6 +85,26 @@ class _Context:
                 lambda e: (Sign(e.base.base) * e.base.base) ** (2 * e.exp),
             )
         return expr
+
+
+def _has_reducible(expr, clean: set) -> bool:
+    """Whether ``expr`` holds an ``Abs`` or a √(u²) (each shared subtree visited once)."""
+    if expr.is_Atom or expr in clean:
+        return False
+    if isinstance(expr, sympy.Abs):
+        return True
+    if (
+        expr.is_Pow
+        and expr.exp.is_Rational
+        and expr.exp.q == 2
+        and expr.base.is_Pow
+        and expr.base.exp == 2
+    ):
+        return True
+    if any(_has_reducible(a, clean) for a in expr.args):
+        return True
+    clean.add(expr)
+    return False
 
 
 class _SeriesOps:

@@ -177,7 +177,15 @@ def _final_term(term):
 
 @functools.lru_cache(maxsize=1 << 12)
 def _expanded_inverse(den):
-    return sympy.expand(1 / den)
+    """``sympy.expand(1 / den)`` for a product ``den`` of sums: ``1/expand(den)``.
+
+    The product is expanded in the ring (``bea.coordinates._atoms``); a
+    denominator with negative powers inside goes through ``sympy.expand``.
+    """
+    p = _ring.from_expr(den)
+    if len(p) < 2 or any(e < 0 for m in p for _, e in m):
+        return sympy.expand(1 / den)
+    return sympy.Pow(_ring.to_expr(p), -1)
 
 
 def _zeros(order: int) -> _Series:
