@@ -11,9 +11,9 @@ keeps such an expression as a dict ``{monomial: coefficient}`` instead:
 * a monomial is a sorted tuple of ``(atom index, exponent)`` pairs, exponents
   non-zero integers (negative allowed); coefficients are ``flint.fmpq``;
 * σ(u)² = 1 is reduced in the ring (the exponent of a sign atom is kept mod 2);
-* a sum raised to a negative power becomes one atom, its primitive part with a
-  positive leading sign (content and sign go into the coefficient), so that
-  $2/(2\varepsilon + 2σ g)$ and $1/(\varepsilon + σ g)$ share an atom;
+* a sum raised to a negative power becomes one atom, the sum as sympy writes
+  it (as in an expanded sympy expression, $1/(2\varepsilon + 2σ g)$ and
+  $1/(\varepsilon + σ g)$ are different atoms);
 * differentiation is the derivation fixed by the atoms' own derivatives
   (computed once by sympy, cached, mixed partials in canonical order).
 
@@ -173,18 +173,13 @@ def _rational(c) -> fmpq:
 
 
 def _sum_atom(p: dict, n: int) -> dict:
-    """p**n for a sum p and an integer n < 0: one atom (primitive part, positive lead)."""
-    prim = to_expr(p)
-    content, prim = prim.as_content_primitive()
-    if prim.could_extract_minus_sign():
-        prim, content = -prim, -content
-    if not prim.is_Add:  # the sum collapsed (rare): invert as a product
-        q = from_expr(prim)
+    """p**n for a sum p and an integer n < 0: one atom, the sum as sympy writes it."""
+    base = to_expr(p)
+    if not base.is_Add:  # the terms collapsed into one (rare): invert as a product
+        q = from_expr(base)
         if len(q) == 1:
-            return _invert_term(q, n, content)
-        return _invert_term({(((_atom(prim, _SUM)), 1),): _ONE}, n, content)
-    idx = _atom(prim, _SUM)
-    return {((idx, n),): _rational(content) ** n}
+            return _invert_term(q, n)
+    return {((_atom(base, _SUM), n),): _ONE}
 
 
 def _invert_term(q: dict, n: int, content=S.One) -> dict:
@@ -269,6 +264,12 @@ def to_expr(p: dict) -> sympy.Expr:
     if expr not in _FROM:
         _remember(expr, p)
     return expr
+
+
+def atoms(p: dict) -> list:
+    """The atoms (sympy expressions) occurring in p."""
+    seen = {k for m in p for k, _ in m}
+    return [_ATOMS[k] for k in sorted(seen)]
 
 
 def needs(p: dict, test) -> bool:

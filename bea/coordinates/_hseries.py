@@ -166,13 +166,19 @@ def _final_term(term):
                 den.append(sympy.Integer(f.q))
         elif f.is_Pow and f.exp.is_Integer and f.exp < 0 and f.base.is_Add:
             den.append(sympy.Pow(f.base, -f.exp))
-        elif f.is_Add or (f.is_Pow and f.base.is_Add):
+        elif f.is_Add or (f.is_Pow and f.base.is_Add) or not _expand_invariant(f):
             return sympy.expand(term)
         else:
             num.append(f)
-    if not den:
-        return sympy.expand(term)
+    if not any(not f.is_Integer for f in den):
+        return term  # a rational times factors that expand leaves as they are
     return sympy.Mul(*num) * _expanded_inverse(sympy.Mul(*den))
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _expand_invariant(factor) -> bool:
+    """Whether ``sympy.expand`` leaves ``factor`` (a non-sum factor of a term) as it is."""
+    return sympy.expand(factor) == factor
 
 
 @functools.lru_cache(maxsize=1 << 12)
@@ -183,7 +189,11 @@ def _expanded_inverse(den):
     denominator with negative powers inside goes through ``sympy.expand``.
     """
     p = _ring.from_expr(den)
-    if len(p) < 2 or any(e < 0 for m in p for _, e in m):
+    if (
+        len(p) < 2
+        or any(e < 0 for m in p for _, e in m)
+        or not all(_expand_invariant(a) for a in _ring.atoms(p))
+    ):
         return sympy.expand(1 / den)
     return sympy.Pow(_ring.to_expr(p), -1)
 
