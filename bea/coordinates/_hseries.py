@@ -145,10 +145,10 @@ def _final(expr):
     """``sympy.expand(expr)``, term by term, each distinct denominator expanded once.
 
     ``sympy.expand`` of a sum is the sum of the expanded terms; a term
-    ``c * n * D**-k`` (``n`` free of sums) expands to ``n'`` times the
-    expansion of its denominator part, which many terms share (``D`` a sum such
-    as ``epsilon + σ(g) g``).  Terms of any other shape go through
-    ``sympy.expand`` whole.
+    ``(p/q) * n * D**-k`` (``n`` free of sums, ``D`` the product of the factors
+    under negative powers, one of them a sum such as ``epsilon + σ(g) g``)
+    expands to ``p n`` over the expansion of ``q D**k``, which many terms share.
+    Terms of any other shape go through ``sympy.expand`` whole.
     """
     if not expr.is_Add:
         return sympy.expand(expr)
@@ -159,18 +159,20 @@ def _final_term(term):
     if not term.is_Mul:
         return sympy.expand(term)
     num, den = [], []
+    over_sum = False
     for f in term.args:
         if f.is_Rational:
             num.append(sympy.Integer(f.p))
             if f.q != 1:
                 den.append(sympy.Integer(f.q))
-        elif f.is_Pow and f.exp.is_Integer and f.exp < 0 and f.base.is_Add:
+        elif f.is_Pow and f.exp.is_Integer and f.exp < 0 and _expand_invariant(f.base):
             den.append(sympy.Pow(f.base, -f.exp))
+            over_sum = over_sum or f.base.is_Add
         elif f.is_Add or (f.is_Pow and f.base.is_Add) or not _expand_invariant(f):
             return sympy.expand(term)
         else:
             num.append(f)
-    if not any(not f.is_Integer for f in den):
+    if not over_sum:
         return term  # a rational times factors that expand leaves as they are
     return sympy.Mul(*num) * _expanded_inverse(sympy.Mul(*den))
 
