@@ -844,8 +844,8 @@ class HPoint:
                 f"expected {len(variables)} coordinates of {order + 1} coefficients each "
                 f"(h**0 .. h**{order}), got lengths {[len(r) for r in rows]}"
             )
-        self._coefficients = tuple(tuple(exact(c) for c in row) for row in rows)
-        self._rings = None
+        self._coefficients: tuple | None = tuple(tuple(exact(c) for c in row) for row in rows)
+        self._rings: tuple | None = None
         self.variables = variables
         self.h = h
         self.order = order
@@ -882,6 +882,7 @@ class HPoint:
         """``coefficients[r][j]``: the ``h^j`` coefficient of coordinate ``r`` (sympy)."""
         c = self._coefficients
         if c is None:
+            assert self._rings is not None  # one of the two forms is always held
             c = tuple(tuple(_ring.to_expr(q) for q in row) for row in self._rings)
             self._coefficients = c
         return c
@@ -890,6 +891,7 @@ class HPoint:
         """The coefficients as ring elements (converted once)."""
         r = self._rings
         if r is None:
+            assert self._coefficients is not None  # one of the two forms is always held
             r = tuple(tuple(_ring.from_expr(c) for c in row) for row in self._coefficients)
             self._rings = r
         return r
