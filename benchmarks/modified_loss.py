@@ -90,7 +90,7 @@ def _child_loss(p: int) -> dict:
 
 
 def _rk4_points(loss, variables, h, order):
-    from bea import _coordinates as coords
+    from bea.coordinates import _hseries as coords
 
     step = coords.gradient_step(loss, variables, h, order)
     p = coords.HPoint.identity(variables, h, order)
@@ -105,7 +105,7 @@ def _child_coords(method: str, p: int) -> dict:
     import sympy
 
     import bea
-    from bea import _coordinates as coords
+    from bea.coordinates import _hseries as coords
 
     h = bea.h
     xs = list(sympy.symbols("x1 x2"))

@@ -76,3 +76,10 @@ def test_gradient_descent_on_a_transcendental_loss_matches_the_tree_engine():
     for a, b in zip(coord, tree, strict=True):
         assert sympy.cancel(sympy.expand(a - b)) == 0
     assert coord[0].coeff(h, 0) == sympy.expand(-sympy.diff(loss, x))
+
+
+def test_the_module_examples_run():
+    import doctest
+
+    failures, tried = doctest.testmod(ring)
+    assert tried > 0 and failures == 0

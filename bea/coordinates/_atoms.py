@@ -26,7 +26,7 @@ values are always exact. ``to_expr`` gives back the sympy expression (one
 >>> x, e = sympy.symbols("x epsilon")
 >>> p = from_expr(x / (e + x) ** 2)
 >>> to_expr(derivative(p, x))
--2*x/(epsilon + x)**3 + 1/(epsilon + x)**2
+-2*x/(epsilon + x)**3 + (epsilon + x)**(-2)
 """
 
 from __future__ import annotations
