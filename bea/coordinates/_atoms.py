@@ -205,6 +205,8 @@ def from_expr(expr) -> dict:
     The returned dict is shared (cached, also for the expressions ``to_expr``
     built): do not mutate it.
     """
+    if not isinstance(expr, sympy.Basic):
+        expr = sympy.sympify(expr, strict=True)
     p = _FROM.get(expr)
     if p is None:
         p = _from_expr(expr)

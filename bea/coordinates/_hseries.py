@@ -887,6 +887,11 @@ class HPoint:
             self._coefficients = c
         return c
 
+    @coefficients.setter
+    def coefficients(self, rows) -> None:
+        self._coefficients = tuple(tuple(exact(c) for c in r) for r in rows)
+        self._rings = None
+
     def _ring_rows(self) -> tuple:
         """The coefficients as ring elements (converted once)."""
         r = self._rings
