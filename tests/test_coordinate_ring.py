@@ -83,3 +83,30 @@ def test_the_module_examples_run():
 
     failures, tried = doctest.testmod(ring)
     assert tried > 0 and failures == 0
+
+
+def test_fast_construction_is_the_expression_sympy_builds(monkeypatch):
+    # every ring element of an Adam run, built without flattening, equals (structurally,
+    # with the same hash) the expression sympy.Add/sympy.Mul build from the same terms
+    seen = []
+    original = ring.to_expr
+
+    def spy(p):
+        seen.append(p)
+        return original(p)
+
+    monkeypatch.setattr(ring, "to_expr", spy)
+    xs = sympy.symbols("x1:3")
+    bea.modified_equation(bea.optimizers.adam(), 1).on(sympy.Function("L")(*xs), xs)
+    bea.modified_equation(bea.optimizers.adam(), 1).on(xs[0] ** 4 / 4 + xs[0] * xs[1], xs)
+    fast = 0
+    for p in seen:
+        built = ring._fast_sum(p) if p else None
+        if built is None:
+            continue
+        fast += 1
+        slow = sympy.Add(*[ring._term(m, c) for m, c in p.items()])
+        assert (
+            built == slow and hash(built) == hash(slow) and sympy.srepr(built) == sympy.srepr(slow)
+        )
+    assert fast > 50

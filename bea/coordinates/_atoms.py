@@ -36,6 +36,7 @@ import functools
 import sympy
 from flint import fmpq
 from sympy import S
+from sympy.core.basic import _args_sortkey
 
 from ._signs import Sign
 
@@ -248,24 +249,109 @@ def _from_expr(expr) -> dict:
     return {((_atom(expr, _PLAIN), 1),): _ONE}
 
 
-def _term(m: tuple, c: fmpq):
+def _rational_expr(c: fmpq):
     num, den = int(c.p), int(c.q)
-    coeff = sympy.Integer(num) if den == 1 else sympy.Rational(num, den)
-    factors = [coeff]
+    return sympy.Integer(num) if den == 1 else sympy.Rational(num, den)
+
+
+def _term(m: tuple, c: fmpq):
+    """The sympy term ``c * prod(atom**e)``, built by ``sympy.Mul``."""
+    factors = [_rational_expr(c)]
     for k, e in m:
         a = _ATOMS[k]
         factors.append(a if e == 1 else sympy.Pow(a, e))
     return sympy.Mul(*factors)
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _factor(k: int, e: int):
+    """``atom_k ** e`` if sympy keeps it as that power (else None: build the term with Mul)."""
+    a = _ATOMS[k]
+    if e == 1:
+        return a if a.is_Add is False or _KIND[k] != _SUM else None
+    pw = sympy.Pow(a, e)
+    if pw.is_Pow and pw.base == a and pw.exp == e:
+        return pw
+    return None
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _simple_atom(k: int) -> bool:
+    """Whether ``sympy.Mul`` only sorts ``atom_k`` (powers of it do not combine with others).
+
+    Symbols, applied functions other than ``exp``, ``Derivative`` objects,
+    sign symbols and sums qualify; numbers (``sqrt(2)``, ``pi``), powers with
+    a non-integer exponent and ``exp(...)`` (a power of ``E``) do not.
+    """
+    a = _ATOMS[k]
+    if a.is_number:
+        return False
+    base, ex = a.as_base_exp()
+    return ex == 1 and base == a
+
+
+def _fast_term(m: tuple, c: fmpq):
+    """``_term`` without ``Mul``'s flattening, where that gives the same expression.
+
+    ``Mul`` of a rational and distinct simple factors (``_simple_atom``) only
+    sorts the factors (``Basic.compare``) and puts the rational first, which is
+    done here directly; anything else returns None.
+    """
+    factors = []
+    for k, e in m:
+        if not _simple_atom(k):
+            return None
+        f = _factor(k, e)
+        if f is None:
+            return None
+        factors.append(f)
+    coeff = _rational_expr(c)
+    if not factors:
+        return coeff
+    factors.sort(key=_args_sortkey)
+    if coeff is not S.One:
+        factors.insert(0, coeff)
+    if len(factors) == 1:
+        return factors[0]
+    return sympy.Mul._from_args(factors, True)
+
+
 def to_expr(p: dict) -> sympy.Expr:
-    """The sympy expression of a ring element (a sum of products of atom powers)."""
+    """The sympy expression of a ring element (a sum of products of atom powers).
+
+    Equal, as an expression, to ``sympy.Add(*[sympy.Mul(c, *powers) ...])``;
+    terms of simple atoms skip the flattening of ``Mul`` and ``Add`` (their
+    monomials are distinct, so flattening would only sort them).
+    """
     if not p:
         return S.Zero
-    expr = sympy.Add(*[_term(m, c) for m, c in p.items()])
+    expr = _fast_sum(p)
+    if expr is None:
+        expr = sympy.Add(*[_term(m, c) for m, c in p.items()])
     if expr not in _FROM:
         _remember(expr, p)
     return expr
+
+
+def _fast_sum(p: dict):
+    terms = []
+    const = S.Zero
+    for m, c in p.items():
+        t = _fast_term(m, c)
+        if t is None:
+            return None
+        if not m:
+            const = t
+        else:
+            terms.append(t)
+    if not terms:
+        return const
+    terms.sort(key=_args_sortkey)
+    if const is not S.Zero:
+        terms.insert(0, const)
+    if len(terms) == 1:
+        return terms[0]
+    return sympy.Add._from_args(terms, True)
 
 
 def atoms(p: dict) -> list:
