@@ -726,6 +726,55 @@ def _step_map_series(step_map, variables, h, order) -> list[list]:
     return [[series[r][j] for r in range(d)] for j in range(order + 1)]
 
 
+def _step_map_rings(step_map, variables, h, order) -> list[list]:
+    """``_step_map_series`` with ring elements; a polynomial in ``h`` is split in the ring."""
+    d = len(variables)
+    if isinstance(step_map, HPoint):
+        _step_map_series(step_map, variables, h, order)  # the checks
+        rows = step_map._ring_rows()
+        return [[rows[r][j] for r in range(d)] for j in range(order + 1)]
+    entries = _as_vector(step_map, d, "step_map")
+    split = [_ring_powers_of(e, h, order) for e in entries]
+    rings = [s for s in split if s is not None]
+    if len(rings) == d:
+        return [[rings[r][j] for r in range(d)] for j in range(order + 1)]
+    return [
+        [_ring.from_expr(c) for c in row] for row in _step_map_series(step_map, variables, h, order)
+    ]
+
+
+def _ring_powers_of(expr, h, order: int) -> list | None:
+    """The coefficients of h^0 .. h^order of a polynomial in ``h`` (None if it is not one).
+
+    ``h`` is an atom of the ring; the split needs it nowhere else (not inside
+    a function, a denominator or a sign).
+    """
+    p = _ring.from_expr(expr)
+    hi = _ring.atom_index(h)
+    out: list[dict] = [{} for _ in range(order + 1)]
+    for m, c in p.items():
+        j = 0
+        rest = []
+        for k, e in m:
+            if k == hi:
+                j = e
+            else:
+                rest.append((k, e))
+        if j < 0:
+            return None
+        if j <= order:
+            out[j][tuple(rest)] = c
+    if _ring.needs(p, _depends_on(h)):
+        return None
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _depends_on(h):
+    """A test ``atom -> bool``: the atom is not ``h`` and contains it (one per ``h``)."""
+    return lambda atom: atom != h and h in atom.free_symbols
+
+
 def modified_field(step_map: Any, variables: Any, h: Any, order: int) -> sympy.Matrix:
     r"""Modified field of a one-step map, $\tilde f = \sum_{k=0}^{\text{order}} h^k f_k$.
 
@@ -775,8 +824,9 @@ def modified_field(step_map: Any, variables: Any, h: Any, order: int) -> sympy.M
     variables = as_variables(variables, h)
     order = check_order(order)
     d = len(variables)
-    coeffs = _step_map_series(step_map, variables, h, order + 1)
-    mismatch = [(v, c) for v, c in zip(variables, coeffs[0], strict=True) if _final(c - v) != 0]
+    coeffs = _step_map_rings(step_map, variables, h, order + 1)
+    at_zero = [_ring.to_expr(c) for c in coeffs[0]]
+    mismatch = [(v, c) for v, c in zip(variables, at_zero, strict=True) if _final(c - v) != 0]
     if mismatch:
         shown = ", ".join(f"{v} -> {c}" for v, c in mismatch)
         raise ValueError(
@@ -789,7 +839,7 @@ def modified_field(step_map: Any, variables: Any, h: Any, order: int) -> sympy.M
     fields = []
     for k in range(order + 1):
         higher = flow.higher(k + 1)
-        fk = [_ring.sub(_ring.from_expr(a), b) for a, b in zip(coeffs[k + 1], higher, strict=True)]
+        fk = [_ring.sub(a, b) for a, b in zip(coeffs[k + 1], higher, strict=True)]
         fields.append(fk)
         flow.fields.append(fk)
     return sympy.Matrix(
