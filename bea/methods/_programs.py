@@ -390,15 +390,8 @@ def _solve(opt: Optimizer, N: int) -> tuple[BSeries, tuple[BSeries, ...]]:
 
     def run(state, n=N, ident=ident):
         x = ident if n == N else ident.truncate(n)
-        x_new, s_new = opt._call(x, state, step, hyper)
-        if not isinstance(x_new, BSeries):
-            raise TypeError(
-                f"the update rule returned {type(x_new).__name__}; it must return a point built "
-                "from x, the state and step(...) with + - and scalar *"
-            )
-        if len(s_new) != k:
-            raise state_count_error(opt.name, len(s_new), k)
-        return x_new, tuple(s_new)
+        x_new, s_new = checked_series_output(opt, *opt._call(x, state, step, hyper), k)
+        return x_new, s_new
 
     def fresh(e):
         return BSeries.from_dict({}, N, empty=e, colours=colours)
@@ -526,6 +519,18 @@ def _solve_trees(N, k, minv, S_empty, dom, ring, run, colours):
                     H[i][t] = [q1 * invfact[r + 2] + Y[i][r + 1] for r in more]
     log = BSeries(tab, dom, [lower(w) for w in omega], dom.zero, N)
     return phi._frozen(log), tuple(s._frozen() for s in S)
+
+
+def checked_series_output(opt, x_new, s_new, k: int) -> tuple:
+    """(x_new, new state as a tuple) of a rule run on B-series, or the error naming the fix."""
+    if not isinstance(x_new, BSeries):
+        raise TypeError(
+            f"the update rule returned {type(x_new).__name__}; it must return a point built "
+            "from x, the state and step(...) with + - and scalar *"
+        )
+    if len(s_new) != k:
+        raise state_count_error(opt.name, len(s_new), k)
+    return x_new, tuple(s_new)
 
 
 def state_count_error(name: str, got: int, k: int) -> ValueError:

@@ -41,7 +41,7 @@ import sympy as sp
 
 from ..bseries._ratfunc import RF, RationalFunctionField
 from ..bseries._series import BSeries, lie_derivative
-from ._programs import Optimizer, inconsistent_error, memory_matrix, state_count_error
+from ._programs import Optimizer, checked_series_output, inconsistent_error, memory_matrix
 
 __all__ = ["MovingSeries", "moving_solve"]
 
@@ -190,14 +190,7 @@ def moving_solve(
         return s if eta is None else s * eta
 
     def run(state):
-        x_new, s_new = opt._call(ident, state, step, hyper)
-        if not isinstance(x_new, BSeries):
-            raise TypeError(
-                f"the update rule returned {type(x_new).__name__}; it must return a point built "
-                "from x, the state and step(...) with + - and scalar *"
-            )
-        if len(s_new) != k:
-            raise state_count_error(opt.name, len(s_new), k)
+        x_new, s_new = checked_series_output(opt, *opt._call(ident, state, step, hyper), k)
         return x_new.to_domain(dom), [s.to_domain(dom) for s in s_new]
 
     def series(coeffs, empty):
