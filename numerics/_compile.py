@@ -22,6 +22,17 @@ Switches (environment variables, read when the cache is first enabled):
 The sweep (``numerics.agreement``) and the ``bea verify`` / ``bea demo``
 commands enable it; other code can call ``enable_persistent_cache`` itself.
 
+Stored kernels
+--------------
+``ExportStore`` keeps traced sweep kernels in ``<JAX cache dir>/bea-exported``
+(``jax.export``, ``*.jaxexport``), and beside each the executable compiled
+from it (``*.jaxexec``, ``jax.experimental.serialize_executable``), named by
+the stored program's bytes, the compile options, the device kind and the
+versions: a warm process loads the executable and neither traces, lowers nor
+looks the program up in JAX's cache (on a 2-core machine the sweep of
+``bea verify gd --loss logcosh`` takes 0.2 s instead of 1 s). An executable
+that does not load (damaged, another jaxlib) is compiled again and replaced.
+
 Per process
 -----------
 ``KernelCache`` keeps the compiled sweep kernels of this process, keyed
@@ -246,21 +257,80 @@ class ExportStore:
             blob = exported.serialize()
         except ImportError:  # serialisation needs flatbuffers
             return exported
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".jaxexport")
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(blob)
-                os.replace(tmp, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
-        except OSError:
+        if not _write_atomic(path, blob):
             return exported  # an unusable folder only costs the store
         # the program as a later process will read it: one lowering for both
         return jax_export.deserialize(bytearray(blob))
+
+    def _executable_path(self, key: str, context: str) -> Path | None:
+        """Where the executable compiled from the program stored under ``key`` is kept.
+
+        Named by the stored program's bytes (so a replaced or damaged program
+        never finds an executable of another), ``context`` (compile options,
+        device kind) and the fingerprint (versions of jax and jaxlib).
+        """
+        path = self.path(key)
+        if path is None or not path.is_file():
+            return None
+        digest = hashlib.sha256(f"{fingerprint()}\n{context}\n".encode())
+        digest.update(path.read_bytes())
+        return self.directory / f"{digest.hexdigest()}.jaxexec"  # type: ignore[operator]
+
+    def load_executable(self, key: str, context: str, devices: list):
+        """The compiled executable kept for the program under ``key``, or None.
+
+        Loading it skips lowering the stored program and JAX's cache look-up
+        (about 0.5 s of a warm ``bea verify`` on a 2-core machine). The file is
+        a pickle (``jax.experimental.serialize_executable``): like JAX's own
+        cache, the folder must be the user's own.
+        """
+        try:
+            found = self._executable_path(key, context)
+            if found is None or not found.is_file():
+                return None
+            import pickle
+
+            from jax.experimental import serialize_executable
+
+            payload, in_tree, out_tree = pickle.loads(found.read_bytes())
+            return serialize_executable.deserialize_and_load(
+                payload, in_tree, out_tree, backend=devices[0].client, execution_devices=devices
+            )
+        except Exception:  # unreadable, foreign or from another jaxlib: compiled again
+            return None
+
+    def save_executable(self, key: str, context: str, compiled) -> bool:
+        """Keep ``compiled`` (compiled from the program under ``key``); False where it cannot be."""
+        try:
+            target = self._executable_path(key, context)
+            if target is None:
+                return False
+            import pickle
+
+            from jax.experimental import serialize_executable
+
+            blob = pickle.dumps(serialize_executable.serialize(compiled))
+        except Exception:  # a backend or program without serialisation: nothing kept
+            return False
+        return _write_atomic(target, blob)
+
+
+def _write_atomic(path: Path, blob: bytes) -> bool:
+    """Write ``blob`` to ``path`` through a temporary file in its folder; False on OSError."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(blob)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    except OSError:
+        return False
+    return True
 
 
 def export_store() -> ExportStore:

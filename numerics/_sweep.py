@@ -502,7 +502,11 @@ class _Runner:
     (text naming the program in every process alike, one device) the traced
     program is kept on disk (``numerics._compile.ExportStore``): a later
     process loads it instead of tracing, and compiles it through the same
-    wrapper, so JAX's persistent cache serves the executable.
+    wrapper, so JAX's persistent cache serves the executable. The compiled
+    executable is kept beside it too (``ExportStore.save_executable``, named
+    by the stored program's bytes, the compile options and the device kind):
+    a later process loads it and neither lowers the program nor asks JAX's
+    cache.
     """
 
     def __init__(self, fn, devices, stable: str | None = None, options: dict | None = None):
@@ -539,16 +543,33 @@ class _Runner:
             return got == avals and tuple(exported.platforms) == (platform,)
 
         try:
-            exported = export_store().get_or_export(f"{self.stable}\n{avals}", export, fits)
+            exported = export_store().get_or_export(self._stored_key(placed), export, fits)
         except Exception:  # a program jax.export cannot take (host callbacks, ...): as before
             self.stable = None
             return self.fn.lower(*placed)
         return jax.jit(exported.call).lower(*placed)
 
+    def _stored_key(self, placed) -> str:
+        avals = tuple((tuple(a.shape), str(a.dtype)) for a in placed)
+        return f"{self.stable}\n{avals}"
+
+    def _context(self) -> str:
+        """What the executable depends on besides the stored program: options, device kind."""
+        dev = self.devices[0]
+        return f"{sorted((self.options or {}).items())!r}\n{dev.platform}\n{dev.device_kind}"
+
     def __call__(self, *args, timings: dict):
         placed = [self.put(a) for a in args]
         shapes = tuple((a.shape, a.dtype) for a in placed)
         compiled = self.compiled.get(shapes)
+        if compiled is None and self.stable is not None:  # the executable kept on disk
+            t = time.perf_counter()
+            compiled = export_store().load_executable(
+                self._stored_key(placed), self._context(), self.devices
+            )
+            if compiled is not None:
+                self.compiled[shapes] = compiled
+                timings["compile"] = timings.get("compile", 0.0) + time.perf_counter() - t
         if compiled is None:  # ahead-of-time, so tracing, compiling and running are timed apart
             t = time.perf_counter()
             lowered = self._lower(placed)
@@ -556,6 +577,8 @@ class _Runner:
             compiled = self.compiled[shapes] = lowered.compile(compiler_options=self.options)
             timings["trace"] = timings.get("trace", 0.0) + t_lowered - t
             timings["compile"] = timings.get("compile", 0.0) + time.perf_counter() - t_lowered
+            if self.stable is not None:
+                export_store().save_executable(self._stored_key(placed), self._context(), compiled)
         t = time.perf_counter()
         out = jax.block_until_ready(compiled(*placed))
         timings["run"] = timings.get("run", 0.0) + time.perf_counter() - t

@@ -5,7 +5,8 @@ of the update rule, the fields and the manifold start, or a sympy problem's
 loss and exact coefficients; the solver settings; versions and source); a
 later sweep with that text loads the exported program instead of tracing the
 kernel. The checks: the loaded program computes bit for bit what a traced one
-does, diffrax is not traced for it, the text separates what differs and is
+does, diffrax is not traced for it, the compiled executable kept beside it
+is loaded without lowering (and a damaged one replaced), the text separates what differs and is
 equal for what does not, a damaged file is replaced, ``BEA_JAX_CACHE=0``
 stores nothing, and (slow) a fresh process finds the program and does not
 import diffrax.
@@ -59,6 +60,34 @@ def test_a_stored_kernel_is_loaded_untraced_and_computes_the_same(monkeypatch):
     for p in KW["orders"]:
         np.testing.assert_array_equal(again.errors[p], first.errors[p])
     assert again.passed == first.passed
+
+
+def _executables():
+    directory = _compile.export_store().directory
+    return sorted(directory.glob("*.jaxexec")) if directory.exists() else []
+
+
+def test_the_compiled_executable_is_kept_and_loaded_without_lowering(monkeypatch):
+    before = set(_executables())
+    first = numerics.agreement(bea.gd(), _sympy_loss(5), X0, **KW)
+    (path,) = set(_executables()) - before  # kept beside the stored program
+    _sweep._KERNELS.clear()
+
+    def lowered(self, placed):
+        raise AssertionError("the program was lowered although its executable is kept")
+
+    with monkeypatch.context() as m:
+        m.setattr(_sweep._Runner, "_lower", lowered)
+        again = numerics.agreement(bea.gd(), _sympy_loss(5), X0, **KW)
+    for p in KW["orders"]:
+        np.testing.assert_array_equal(again.errors[p], first.errors[p])
+    # a damaged executable is compiled again, computes the same and is replaced
+    path.write_bytes(b"not an executable")
+    _sweep._KERNELS.clear()
+    third = numerics.agreement(bea.gd(), _sympy_loss(5), X0, **KW)
+    assert path.read_bytes() != b"not an executable"
+    for p in KW["orders"]:
+        np.testing.assert_array_equal(third.errors[p], first.errors[p])
 
 
 def test_the_program_text_separates_what_differs():
@@ -148,3 +177,4 @@ def test_a_fresh_process_loads_the_stored_kernel(tmp_path):
     assert runs[0]["diffrax"] and not runs[1]["diffrax"]  # the second one traced nothing
     assert runs[0]["errors"] == runs[1]["errors"]
     assert len(list((tmp_path / "jax" / "bea-exported").glob("*.jaxexport"))) == 1
+    assert len(list((tmp_path / "jax" / "bea-exported").glob("*.jaxexec"))) == 1
