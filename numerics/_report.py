@@ -253,14 +253,18 @@ class Report:
         """Log–log plot of error against h with fitted slopes and h^{p+1} reference lines.
 
         Written to ``path`` (PNG, PDF, … by extension) with the Agg backend when
-        given; returns the matplotlib Figure.
+        given; returns the matplotlib Figure. On a figure of its own the tick
+        labels are plain text (``1e-05``, ``LogFormatter``) rather than
+        mathtext, which takes about half of the drawing time.
         """
         import matplotlib
 
         if path is not None and ax is None:
             matplotlib.use("Agg", force=False)
+        from matplotlib import ticker
         from matplotlib.figure import Figure  # no pyplot: nothing global, and a faster start
 
+        own = ax is None
         if ax is None:
             fig = Figure(figsize=(6.4, 4.8))
             ax = fig.add_subplot()
@@ -291,6 +295,12 @@ class Report:
             else:
                 ax.plot([], [], "o", color=col, label=f"order {p}: no fit")
         ax.axhline(self.floor, color="grey", lw=0.8, ls="--", label="floor")
+        if own:  # after loglog, which sets the log scale's default (mathtext) formatters
+            for axis in (ax.xaxis, ax.yaxis):
+                axis.set_major_formatter(ticker.LogFormatter())
+                axis.set_minor_formatter(
+                    ticker.LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.4))
+                )
         ax.set_xlabel("step size h")
         ax.set_ylabel(f"global error at T = {self.horizon:g}")
         ax.set_title(f"{self.method}: iterates vs modified flows")
