@@ -636,6 +636,12 @@ def _timings_line(report) -> str:
 _CLI_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
 
 
+#: the CLI's reference flows: fixed-step RK4 checked by step doubling, Dopri8 (diffrax) for the
+#: lanes that fail the check (``numerics.agreement(solver="rk4")``); it skips importing,
+#: tracing and compiling diffrax, about 2 s of a cold ``bea verify`` (benchmarks/agreement.py)
+_CLI_SOLVER = "rk4"
+
+
 def _run_agreement(method, loss: _Loss, x0, orders, steps, horizon, progress: bool):
     jax = _jax_x64()
     import numpy as np
@@ -652,6 +658,7 @@ def _run_agreement(method, loss: _Loss, x0, orders, steps, horizon, progress: bo
         horizon=horizon,
         progress=progress,
         compiler_options=_CLI_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None,
+        solver=_CLI_SOLVER,
     )
 
 
