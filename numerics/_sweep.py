@@ -18,14 +18,17 @@ Design choices
   instead (work Σ n, serial) and gives a finer progress bar. The ODE solves
   are vmapped the same way (diffrax's adaptive loop is a while loop too; every
   lane keeps its own step sequence), one solve for all orders.
-* **Reference flows.** diffrax (Dopri8, rtol = atol = 1e-13 by default), or
-  ``solver="rk4"``: classical RK4 in 512 fixed steps with a step-doubling
-  check per lane (the 256-step solution; estimate ‖y_512 − y_256‖/15 at most
-  rtol·‖y‖ + atol), and Dopri8 for the lanes that fail it. RK4 needs no
-  diffrax: for the small problems of ``bea verify`` it traces and compiles in
-  about a third of Dopri8's time (0.3 s + 0.5 s against 1 s + 1.3 s on a
-  2-core machine, diffrax's import of 0.44 s aside), with the same errors to
-  the floor (tests/test_sweep_rk4.py).
+* **Reference flows.** diffrax (adaptive Dopri8, rtol = atol = 1e-13 by
+  default), or ``solver="dopri8-fixed"``: Dopri8's 8th-order formula
+  (``numerics._dopri8``) in 256 fixed steps with a step-doubling check per lane
+  (the 128-step solution; estimate ‖y_256 − y_128‖/255 at most rtol·‖y‖ +
+  atol), and adaptive Dopri8 for the lanes that fail it. The fixed-step solve
+  needs no diffrax: for the small problems of ``bea verify`` it traces and
+  compiles in about a third of adaptive Dopri8's time (diffrax's import of
+  0.44 s aside), with the same errors to the floor (tests/test_sweep_fixed.py;
+  on ``bea verify reshuffled_sgd --loss minibatch`` an error of 7.63e-13, 3.4
+  times the floor, reads 7.66e-13: adaptive Dopri8's own error there, 3e-15,
+  while fixed steps of 128, 256 and 512 agree to 1e-16).
 * **Compile once.** The start, h, the step counts n and K and the horizon T
   are arguments of the compiled kernel, never constants of its trace; lanes
   are padded to a multiple of 8. The compiled kernel is kept per process
@@ -375,60 +378,60 @@ def estimate_lambda_max(
 #: the solvers known by name (diffrax classes, imported when a kernel is traced)
 _SOLVERS = {"tsit5": "Tsit5", "dopri8": "Dopri8", "dopri5": "Dopri5"}
 
-#: the fixed-step solver checked by step doubling (``_rk4_solve``; no diffrax), and the
+#: the fixed-step solver checked by step doubling (``_fixed_solve``; no diffrax), and the
 #: diffrax solver that takes over the lanes where its check fails
-_RK4, _RK4_FALLBACK = "rk4", "dopri8"
+_FIXED, _FIXED_FALLBACK = "dopri8-fixed", "dopri8"
 
-#: RK4 steps over the horizon of the coarse solution (the fine one takes twice as many)
-_RK4_STEPS = 256
+#: steps over the horizon of the coarse fixed-step solution (the fine one takes twice as many)
+_FIXED_STEPS = 128
 
 
 def _check_solver(solver) -> None:
-    names = sorted((*_SOLVERS, _RK4))
+    names = sorted((*_SOLVERS, _FIXED))
     if isinstance(solver, str) and solver.lower() not in names:
         raise ValueError(f"solver must be one of {names} or a diffrax solver, got {solver!r}")
 
 
-def _is_rk4(solver) -> bool:
-    return isinstance(solver, str) and solver.lower() == _RK4
+def _is_fixed(solver) -> bool:
+    return isinstance(solver, str) and solver.lower() == _FIXED
 
 
-def _rk4_solve(vector_field, y0, t1, rtol, atol, steps: int = _RK4_STEPS):
-    """Classical RK4 from 0 to t1 in 2·steps and in steps equal steps, checked by step doubling.
+def _fixed_solve(vector_field, y0, t1, rtol, atol, steps: int = _FIXED_STEPS):
+    """Dopri8's 8th-order formula from 0 to t1 in 2·steps and in steps equal steps, checked.
 
     Returns ``(y, code, number of steps)``: y the solution in 2·steps steps;
-    code 0 where the estimate of its error, ‖y_2N − y_N‖/15 (Richardson: the
-    global error of RK4 scales as dt⁴, so the coarse one is 16 times the fine
-    one), is at most rtol·‖y‖ + atol, else 1 (also where y is not finite).
-    The four stages run in a loop, so the vector field is traced and compiled
-    once (a fraction of what diffrax's adaptive Dopri8 takes to trace and
-    compile for the small problems of ``bea verify``).
+    code 0 where the estimate of its error, ‖y_2N − y_N‖/255 (Richardson: the
+    global error of an 8th-order method scales as dt⁸, so the coarse one is
+    256 times the fine one), is at most rtol·‖y‖ + atol, else 1 (also where y
+    is not finite). The 13 stages (``numerics._dopri8``, Prince & Dormand
+    1981) run in a loop, so the vector field is traced and compiled once: a
+    fraction of what diffrax's adaptive Dopri8 takes to trace and compile.
 
     >>> import jax, jax.numpy as jnp
     >>> jax.config.update("jax_enable_x64", True)
-    >>> y, code, n = _rk4_solve(lambda y: -y, jnp.ones(1), 1.0, 1e-13, 1e-13)
-    >>> abs(float(y[0]) - float(jnp.exp(-1.0))) < 1e-13, int(code), int(n)
-    (True, 0, 512)
+    >>> y, code, n = _fixed_solve(lambda y: -y, jnp.ones(1), 1.0, 1e-13, 1e-13)
+    >>> abs(float(y[0]) - float(jnp.exp(-1.0))) < 1e-14, int(code), int(n)
+    (True, 0, 256)
     """
-    a = jnp.array([0.0, 0.5, 0.5, 1.0])
-    b = jnp.array([1.0, 2.0, 2.0, 1.0]) / 6.0
+    from . import _dopri8
+
+    a, b = jnp.array(_dopri8.A), jnp.array(_dopri8.B)
+    stages = len(_dopri8.B)
 
     def integrate(n):
         dt = t1 / n
 
         def step(_, y):
-            def stage(i, carry):  # k_i = f(y + a_i·dt·k_{i−1}), the update Σ b_i k_i
-                k, acc = carry
-                k = vector_field(y + (a[i] * dt) * k)
-                return k, acc + b[i] * k
+            def stage(i, ks):  # k_i = f(y + dt·Σ_{j<i} a_ij k_j)
+                return ks.at[i].set(vector_field(y + dt * jnp.tensordot(a[i], ks, axes=1)))
 
-            _, acc = jax.lax.fori_loop(0, 4, stage, (jnp.zeros_like(y), jnp.zeros_like(y)))
-            return y + dt * acc
+            ks = jax.lax.fori_loop(0, stages, stage, jnp.zeros((stages, *y.shape), y.dtype))
+            return y + dt * jnp.tensordot(b, ks, axes=1)
 
         return jax.lax.fori_loop(0, n, step, y0)
 
     coarse, fine = jax.vmap(integrate)(jnp.array([steps, 2 * steps]))
-    estimate = jnp.linalg.norm(fine - coarse) / 15.0
+    estimate = jnp.linalg.norm(fine - coarse) / 255.0
     ok = estimate <= rtol * jnp.linalg.norm(fine) + atol  # False for NaN
     return fine, jnp.where(ok, 0, 1).astype(jnp.int32), jnp.asarray(2 * steps)
 
@@ -491,8 +494,8 @@ def _kernels(method, problem: Problem, orders, solver, rtol, atol, max_steps, st
     per-lane functions, not a constant of their trace: the start x0, the step
     size h, the numbers of steps n and K, and the horizon T. One compiled kernel
     thus serves every set of step sizes, step counts and horizons. diffrax is
-    imported when the functions are traced (with ``solver="rk4"`` only for the
-    redo of lanes that fail its check).
+    imported when the functions are traced (with ``solver="dopri8-fixed"`` only
+    for the redo of lanes that fail its check).
     """
 
     def iterate(x0, h, n, K, s0=None):
@@ -512,8 +515,8 @@ def _kernels(method, problem: Problem, orders, solver, rtol, atol, max_steps, st
         def vector_field(y):
             return jnp.stack([f(yi) for f, yi in zip(fields, y)])
 
-        if _is_rk4(solver):
-            return _rk4_solve(vector_field, y0, t1, rtol, atol, _RK4_STEPS)
+        if _is_fixed(solver):
+            return _fixed_solve(vector_field, y0, t1, rtol, atol, _FIXED_STEPS)
         import diffrax
 
         term = diffrax.ODETerm(lambda t, y, args: vector_field(y))
@@ -546,9 +549,9 @@ def _kernels(method, problem: Problem, orders, solver, rtol, atol, max_steps, st
         code = jnp.where(code0 != 0, -1, code)
         return xN, xK, yT, code, steps
 
-    def single(p):  # the redo of a failed joint solve: with diffrax after RK4's check
+    def single(p):  # the redo of a failed joint solve: with diffrax after the fixed-step check
         def run(xK, h, T):
-            fallback = _RK4_FALLBACK if _is_rk4(solver) else solver
+            fallback = _FIXED_FALLBACK if _is_fixed(solver) else solver
             yT, code, steps = solve([problem.field(p, h)], xK[None], T, fallback)
             return yT[0], code, steps
 
@@ -799,15 +802,15 @@ def agreement(
         flag step sizes where the modified series has no real flow.
     solver, rtol, atol, max_steps
         diffrax solver ("tsit5", "dopri8",
-        "dopri5" or an instance) and PIDController tolerances; or "rk4":
-        classical RK4 in 512 fixed steps over the horizon, no diffrax, checked
-        per lane by step doubling (the solution in 256 steps: the error
-        estimate ‖y_512 − y_256‖/15 must be at most rtol·‖y‖ + atol, i.e. at
-        the floor); lanes that fail the check are solved again with diffrax's
-        Dopri8 and a note says so. It traces and compiles in a fraction of
-        Dopri8's time (``bea verify`` and ``bea demo`` use it) but takes 3·512
-        steps whatever the problem: for small problems over a moderate
-        horizon.
+        "dopri5" or an instance) and PIDController tolerances; or "dopri8-fixed":
+        Dopri8's formula in 256 fixed steps over the horizon, no diffrax,
+        checked per lane by step doubling (the solution in 128 steps: the
+        error estimate ‖y_256 − y_128‖/255 must be at most rtol·‖y‖ + atol,
+        i.e. at the floor); lanes that fail the check are solved again with
+        adaptive Dopri8 (diffrax) and a note says so. It traces and compiles
+        in a fraction of adaptive Dopri8's time (``bea verify`` and ``bea
+        demo`` use it) but takes 3·128 steps of 13 stages whatever the
+        problem: for small problems over a moderate horizon.
     tol
         accepted deviation of a fitted slope from p + 1.
     floor_factor
@@ -980,8 +983,8 @@ def agreement(
     transient = int(transient)
     _check_solver(solver)
     solver_key = solver.lower() if isinstance(solver, str) else id(solver)
-    if _is_rk4(solver):
-        solver_key = f"{_RK4}/{_RK4_STEPS}"
+    if _is_fixed(solver):
+        solver_key = f"{_FIXED}/{_FIXED_STEPS}"
     # one compiled kernel per (problem, orders, solver settings, start, devices): h, n, K and
     # T are data
     kernel_key = (
@@ -1062,10 +1065,10 @@ def agreement(
 
     # a joint solve that failed is redone order by order, so one order's failure stays its own
     redo = np.nonzero((code_all[:L] != 0) & (code_all[:L] != -1))[0]
-    if len(redo) and _is_rk4(solver):
+    if len(redo) and _is_fixed(solver):
         notes.append(
-            f"{len(redo)} lane(s) failed the RK4 step-doubling check; solved again with "
-            f"{_RK4_FALLBACK} (diffrax), one order at a time"
+            f"{len(redo)} lane(s) failed the fixed-step check; solved again with "
+            f"{_FIXED_FALLBACK} (diffrax), one order at a time"
         )
     elif len(redo):
         notes.append(

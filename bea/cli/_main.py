@@ -636,10 +636,11 @@ def _timings_line(report) -> str:
 _CLI_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
 
 
-#: the CLI's reference flows: fixed-step RK4 checked by step doubling, Dopri8 (diffrax) for the
-#: lanes that fail the check (``numerics.agreement(solver="rk4")``); it skips importing,
+#: the CLI's reference flows: Dopri8's formula in fixed steps checked by step doubling,
+#: adaptive Dopri8 (diffrax) for the lanes that fail the check
+#: (``numerics.agreement(solver="dopri8-fixed")``); where the check passes it skips importing,
 #: tracing and compiling diffrax, about 2 s of a cold ``bea verify`` (benchmarks/agreement.py)
-_CLI_SOLVER = "rk4"
+_CLI_SOLVER = "dopri8-fixed"
 
 
 def _run_agreement(method, loss: _Loss, x0, orders, steps, horizon, progress: bool):
