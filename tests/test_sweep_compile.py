@@ -83,9 +83,11 @@ def test_persistent_cache_in_a_fresh_process(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     data = json.loads(out.stdout.strip().splitlines()[-1])
     assert data["dir"] == str(cache)
-    # the sweep kernel: stored traced (jax.export) and its compiled program in JAX's cache
+    # the sweep kernel: stored traced (jax.export) with its compiled executable beside it,
+    # and compiled from its trace through JAX's cache
     assert len(list((cache / "bea-exported").glob("*.jaxexport"))) == 1
-    assert any(p.name.startswith("jit_call-") for p in cache.iterdir())
+    assert len(list((cache / "bea-exported").glob("*.jaxexec"))) == 1
+    assert any(p.name.startswith("jit_joint-") for p in cache.iterdir())
     env["BEA_JAX_CACHE"] = "0"
     off = tmp_path / "off"
     env["BEA_JAX_CACHE_DIR"] = str(off)
