@@ -19,10 +19,11 @@ processes, and ``import numerics`` next to ``import jax`` (wall clock and CPU
 time, medians of ``--repeats`` runs, interleaved; CPU time moves less than
 wall time on a shared machine): *cold* with empty caches (a fresh
 ``BEA_CACHE_DIR`` and ``BEA_JAX_CACHE_DIR`` per run) and *warm* (the caches of
-a previous run: JAX's compilation cache, the stored sweep kernels and bea's
-symbolic cache). ``--before PATH`` runs the same commands from another
-checkout (e.g. ``git worktree add /tmp/base main``) in the same loop, with
-``PYTHONPATH`` set to it, for before/after figures measured side by side.
+a previous run: JAX's compilation cache, the stored sweep kernels and their
+compiled executables, and bea's symbolic cache). ``--before PATH`` runs the
+same commands from another checkout (e.g. ``git worktree add /tmp/base
+main``) in the same loop, with ``PYTHONPATH`` set to it, for before/after
+figures measured side by side.
 
 Usage::
 

@@ -3,12 +3,12 @@
 Each run is a fresh process (``python -m bea.cli demo --out-dir TMP``, JAX
 start-up included). *Cold*: empty caches (a fresh ``BEA_CACHE_DIR`` and
 ``BEA_JAX_CACHE_DIR`` per run); *warm*: the caches of an earlier run (JAX's
-compilation cache, the stored sweep kernels, bea's symbolic cache). Wall and
-CPU (user + system) seconds, medians of ``--repeats`` runs, interleaved so that
-every variant sees the same load; on a shared machine the CPU figure is the
-steadier one. ``--fast`` derives and writes the same files but sweeps orders
-0–2 on three step sizes instead of orders 0–3 on eight
-(``bea.cli._main._DEMO_FAST``). ``--before PATH`` times another checkout (with
+compilation cache, the stored sweep kernels and their executables, bea's
+symbolic cache). Wall and CPU (user + system) seconds, medians of
+``--repeats`` runs, interleaved so that every variant sees the same load; on
+a shared machine the CPU figure is the steadier one. ``--fast`` derives and
+writes the same files but sweeps orders 0–2 on three step sizes instead of
+orders 0–3 on eight (``bea.cli._main._DEMO_FAST``). ``--before PATH`` times another checkout (with
 ``PYTHONPATH`` set to it) in the same loop.
 
 Usage::
