@@ -4,7 +4,7 @@ The coefficients (the 8th-order solution only, no error estimate) of
 P. J. Prince and J. R. Dormand, *High order embedded Runge–Kutta formulae*,
 J. Comput. Appl. Math. 7 (1981) 67–75, as float64 values, the same as
 ``diffrax.Dopri8.tableau`` (its 14th stage, with weight 0, only serves the
-interpolant); tests/test_sweep_rk4.py checks them against diffrax and the
+interpolant); tests/test_sweep_fixed.py checks them against diffrax and the
 order conditions. Kept here so that a fixed-step solve needs no diffrax.
 """
 
