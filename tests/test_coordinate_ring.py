@@ -110,3 +110,19 @@ def test_fast_construction_is_the_expression_sympy_builds(monkeypatch):
             built == slow and hash(built) == hash(slow) and sympy.srepr(built) == sympy.srepr(slow)
         )
     assert fast > 50
+
+
+def test_roots_of_rationals_reduce_as_sympy_does():
+    # (√5)² = 5 and 1/√5 = √5/5 in the ring: exact numbers with roots stay a + b√5
+    from bea.coordinates import _atoms
+
+    x = sympy.Symbol("x")
+    r5, r3 = sympy.sqrt(5), sympy.cbrt(3)
+    for expr in (r5 * r5 * x, (r5 + x) ** 3, x / (r5 * x), r3**4 * x, (1 + r5) ** 6):
+        p = _atoms.from_expr(expr)
+        assert sympy.expand(_atoms.to_expr(p) - expr) == 0
+        assert all(0 < e < _atoms._ROOTS[k][1] for m in p for k, e in m if k in _atoms._ROOTS)
+    p = _atoms.power(_atoms.from_expr(1 + r5), 8)
+    assert len(p) == 2 and sympy.expand(_atoms.to_expr(p) - (1 + r5) ** 8) == 0
+    d = _atoms.derivative(_atoms.from_expr(r5 * x**2 / (r5 + x)), x)
+    assert sympy.simplify(_atoms.to_expr(d) - sympy.diff(r5 * x**2 / (r5 + x), x)) == 0

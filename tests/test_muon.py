@@ -102,7 +102,7 @@ def test_closed_form_equals_the_expansion_of_the_rule(shape, target, kw):
 
 @pytest.mark.slow
 def test_closed_form_equals_the_expansion_of_the_rule_five_newton_schulz_steps():
-    # the reference Muon (five quintic steps): exact numbers of several thousand digits, ~20 s
+    # the reference Muon (five quintic steps): exact numbers of several thousand digits, ~3 s
     _, f1 = _exact_check((2, 2), G22)
     assert any(v != 0 for v in f1)
 

@@ -11,6 +11,9 @@ keeps such an expression as a dict ``{monomial: coefficient}`` instead:
 * a monomial is a sorted tuple of ``(atom index, exponent)`` pairs, exponents
   non-zero integers (negative allowed); coefficients are ``flint.fmpq``;
 * σ(u)² = 1 is reduced in the ring (the exponent of a sign atom is kept mod 2);
+* a root of a positive rational, r^{1/q} (``sqrt(5)``), keeps its exponent in
+  0 < e < q: (r^{1/q})^q = r goes into the coefficient, as sympy does, so
+  exact numbers with square roots do not grow as polynomials in their roots;
 * a sum raised to a negative power becomes one atom, the sum as sympy writes
   it (as in an expanded sympy expression, $1/(2\varepsilon + 2σ g)$ and
   $1/(\varepsilon + σ g)$ are different atoms);
@@ -42,11 +45,14 @@ from ._signs import Sign
 
 __all__ = ["derivative", "from_expr", "is_zero", "mul", "to_expr"]
 
-# atom registry: index -> sympy atom; kinds: 0 plain, 1 sign (σ² = 1), 2 inverse-base sum
+# atom registry: index -> sympy atom; kinds: 0 plain, 1 sign (σ² = 1), 2 inverse-base sum,
+# 3 root r^(1/q) of a positive rational (exponent kept in 0 < e < q)
 _ATOMS: list = []
 _INDEX: dict = {}
 _KIND: list[int] = []
-_PLAIN, _SIGN, _SUM = 0, 1, 2
+_PLAIN, _SIGN, _SUM, _ROOT = 0, 1, 2, 3
+#: root atoms: index -> (r as fmpq, q)
+_ROOTS: dict[int, tuple] = {}
 
 ONE = _ONE = fmpq(1)
 _UNIT: tuple = ()
@@ -123,7 +129,38 @@ def scale(a: dict, c) -> dict:
     return {m: v * c for m, v in a.items()}
 
 
+def _fold_roots(p: dict) -> dict:
+    """p with every root atom's exponent brought into 0 < e < q ((r^{1/q})^q = r)."""
+    out: dict | None = None
+    for m, c in p.items():
+        if not any(k in _ROOTS and not 0 < e < _ROOTS[k][1] for k, e in m):
+            continue
+        if out is None:
+            out = {}
+        mono = []
+        for k, e in m:
+            root = _ROOTS.get(k)
+            if root is not None:
+                r, q = root
+                whole, e = divmod(e, q)
+                c = c * r**whole
+            if e:
+                mono.append((k, e))
+        add_into(out, {tuple(mono): c})
+    if out is None:
+        return p
+    for m, c in p.items():
+        if not any(k in _ROOTS and not 0 < e < _ROOTS[k][1] for k, e in m):
+            add_into(out, {m: c})
+    return out
+
+
 def mul(a: dict, b: dict) -> dict:
+    out = _mul(a, b)
+    return _fold_roots(out) if _ROOTS and out else out
+
+
+def _mul(a: dict, b: dict) -> dict:
     if len(a) > len(b):
         a, b = b, a
     out: dict = {}
@@ -193,7 +230,8 @@ def _invert_term(q: dict, n: int, content=S.One) -> dict:
         if v:
             mono[k] = v
     coeff = (c * _rational(content)) ** n if content != 1 else c**n
-    return {tuple(sorted(mono.items())): coeff}
+    out = {tuple(sorted(mono.items())): coeff}
+    return _fold_roots(out) if _ROOTS else out
 
 
 _FROM: dict = {}
@@ -246,6 +284,17 @@ def _from_expr(expr) -> dict:
         return _sum_atom(base, n)
     if isinstance(expr, Sign):
         return {((_atom(expr, _SIGN), 1),): _ONE}
+    if (
+        expr.is_Pow
+        and expr.base.is_Rational
+        and expr.base > 0
+        and expr.exp.is_Rational
+        and expr.exp.p == 1
+        and expr.exp.q > 1
+    ):
+        idx = _atom(expr, _ROOT)
+        _ROOTS[idx] = (_rational(expr.base), int(expr.exp.q))
+        return {((idx, 1),): _ONE}
     return {((_atom(expr, _PLAIN), 1),): _ONE}
 
 
@@ -444,7 +493,7 @@ def derivative(p: dict, var) -> dict:
                         out[mm] = v
                     else:
                         del out[mm]
-    return out
+    return _fold_roots(out) if _ROOTS and out else out
 
 
 def free_atoms_depend(p: dict, var) -> bool:
