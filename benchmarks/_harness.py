@@ -3,20 +3,37 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 
-def run_child(script: str, args: list[str], timeout: float) -> dict | None:
-    """Run ``script --child *args``; its last stdout line is JSON. None on time-out."""
-    cmd = [sys.executable, script, "--child", *args]
+def run_json(cmd: list[str], timeout: float, env: dict | None = None, cwd=None) -> dict | None:
+    """Run ``cmd`` (``env``: variables added to this process's); its last stdout line is JSON.
+
+    None on time-out; a failing child raises with its stderr.
+    """
+    full_env = None if env is None else {**os.environ, **env}
     try:
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        res = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env=full_env,
+            cwd=None if cwd is None else str(cwd),
+        )
     except subprocess.TimeoutExpired:
         return None
     if res.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{res.stderr}")
     return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def run_child(script: str, args: list[str], timeout: float, env: dict | None = None) -> dict | None:
+    """Run ``script --child *args``; its last stdout line is JSON. None on time-out."""
+    return run_json([sys.executable, script, "--child", *args], timeout, env)
 
 
 def peak_rss_kib() -> int:

@@ -24,12 +24,11 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
+
+from _harness import run_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,22 +69,9 @@ print(json.dumps({"cpu": time.process_time() - start}))
 
 
 def _once(arg: str, path: Path, timeout: float) -> float | None:
-    env = dict(os.environ, PYTHONPATH=str(path), BEA_CACHE="0")
-    try:
-        res = subprocess.run(
-            [sys.executable, "-c", CHILD, arg],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-            cwd=str(path),
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return None
-    if res.returncode != 0:
-        raise RuntimeError(f"case {arg} failed under {path}:\n{res.stderr}")
-    return json.loads(res.stdout.strip().splitlines()[-1])["cpu"]
+    env = {"PYTHONPATH": str(path), "BEA_CACHE": "0"}
+    out = run_json([sys.executable, "-c", CHILD, arg], timeout, env, cwd=path)
+    return None if out is None else out["cpu"]
 
 
 def _median(arg: str, path: Path, repeat: int, timeout: float) -> float | None:

@@ -42,7 +42,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -162,17 +161,8 @@ def measure(kind: str, method: str, p: int, timeout: float) -> dict | None:
 
 def momentum_cpu(root: Path, name: str, p: int, timeout: float) -> float | None:
     """CPU seconds of modified_loss(name(β), p), bea imported from ``root``; None on time-out."""
-    cmd = [sys.executable, __file__, "--child", f"momentum={root}", name, str(p)]
-    env = {**os.environ, "BEA_CACHE": "0"}
-    try:
-        res = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout, check=False, env=env
-        )
-    except subprocess.TimeoutExpired:
-        return None
-    if res.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{res.stderr}")
-    return json.loads(res.stdout.strip().splitlines()[-1])["time"]
+    out = run_child(__file__, [f"momentum={root}", name, str(p)], timeout, {"BEA_CACHE": "0"})
+    return None if out is None else out["time"]
 
 
 def momentum_table(args) -> None:

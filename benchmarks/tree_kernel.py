@@ -32,12 +32,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from _harness import peak_rss_kib
+from _harness import peak_rss_kib, run_child
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -124,17 +123,7 @@ def _child(root: str, case: str, name: str, size: int) -> None:
 
 
 def _measure(root: Path, case: str, name: str, size: int, timeout: float) -> dict | None:
-    cmd = [sys.executable, __file__, "--child", str(root), case, name, str(size)]
-    env = {**os.environ, "BEA_CACHE": "0"}
-    try:
-        res = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout, check=False, env=env
-        )
-    except subprocess.TimeoutExpired:
-        return None
-    if res.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{res.stderr}")
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    return run_child(__file__, [str(root), case, name, str(size)], timeout, {"BEA_CACHE": "0"})
 
 
 def _median(runs: list[dict]) -> dict:
