@@ -131,27 +131,23 @@ def scale(a: dict, c) -> dict:
 
 def _fold_roots(p: dict) -> dict:
     """p with every root atom's exponent brought into 0 < e < q ((r^{1/q})^q = r)."""
-    out: dict | None = None
+
+    def folded(m: tuple) -> bool:
+        return all(k not in _ROOTS or 0 < e < _ROOTS[k][1] for k, e in m)
+
+    if all(folded(m) for m in p):
+        return p
+    out: dict = {}
     for m, c in p.items():
-        if not any(k in _ROOTS and not 0 < e < _ROOTS[k][1] for k, e in m):
-            continue
-        if out is None:
-            out = {}
         mono = []
         for k, e in m:
             root = _ROOTS.get(k)
             if root is not None:
-                r, q = root
-                whole, e = divmod(e, q)
-                c = c * r**whole
+                whole, e = divmod(e, root[1])
+                c = c * root[0] ** whole
             if e:
                 mono.append((k, e))
         add_into(out, {tuple(mono): c})
-    if out is None:
-        return p
-    for m, c in p.items():
-        if not any(k in _ROOTS and not 0 < e < _ROOTS[k][1] for k, e in m):
-            add_into(out, {m: c})
     return out
 
 
