@@ -825,7 +825,7 @@ def _cmd_demo(args, hyper) -> int:
 
 
 def _cmd_cache(args, hyper) -> int:
-    from numerics._compile import clear_compiled_cache, compiled_cache_info
+    from numerics._compile import clear_compiled_cache, compiled_cache_info, persistent_cache_dir
 
     from .._cache import default_cache
 
@@ -833,7 +833,7 @@ def _cmd_cache(args, hyper) -> int:
     if args.action == "clear":
         removed = cache.clear()
         print(f"removed {removed} file(s) from {cache.directory}")
-        compiled = compiled_cache_info()["directory"]
+        compiled = persistent_cache_dir()  # None: switched off (BEA_JAX_CACHE=0)
         removed = clear_compiled_cache()
         if compiled is not None:
             print(f"removed {removed} compiled program(s) from {compiled}")
