@@ -833,10 +833,10 @@ def _cmd_cache(args, hyper) -> int:
     if args.action == "clear":
         removed = cache.clear()
         print(f"removed {removed} file(s) from {cache.directory}")
-        compiled = persistent_cache_dir()  # None: switched off (BEA_JAX_CACHE=0)
+        folder = persistent_cache_dir()  # None: switched off (BEA_JAX_CACHE=0)
         removed = clear_compiled_cache()
-        if compiled is not None:
-            print(f"removed {removed} compiled program(s) from {compiled}")
+        if folder is not None:
+            print(f"removed {removed} compiled program(s) from {folder}")
         return 0
     info = cache.info()
     compiled = compiled_cache_info()
